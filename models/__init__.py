@@ -1,0 +1,32 @@
+"""What problemflow stores, how it is validated, and the rules on its states."""
+
+from models.audit import AuditEvent
+from models.base import Base
+from models.change import Approval, ChangeRequest
+from models.incident import Incident
+from models.kedb import KnownError, KnownErrorIncident, Workaround
+from models.problem import (
+    ContributingFactor,
+    Problem,
+    ProblemIncident,
+    ProblemTask,
+    RootCauseAnalysis,
+)
+from models.review import Review
+
+__all__ = [
+    "Approval",
+    "AuditEvent",
+    "Base",
+    "ChangeRequest",
+    "ContributingFactor",
+    "Incident",
+    "KnownError",
+    "KnownErrorIncident",
+    "Problem",
+    "ProblemIncident",
+    "ProblemTask",
+    "RootCauseAnalysis",
+    "Review",
+    "Workaround",
+]

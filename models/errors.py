@@ -1,0 +1,63 @@
+"""Named errors raised by services; edges turn them into messages for people."""
+
+from __future__ import annotations
+
+
+class ProblemflowError(Exception):
+    """Base class of every error a person can act on."""
+
+
+class NotFound(ProblemflowError, LookupError):
+    kind = "record"
+
+    def __init__(self, key: object):
+        self.key = key
+        super().__init__(f"{self.kind} {key} not found")
+
+
+class IncidentNotFound(NotFound):
+    kind = "incident"
+
+
+class ProblemNotFound(NotFound):
+    kind = "problem"
+
+
+class ProblemTaskNotFound(NotFound):
+    kind = "problem task"
+
+
+class KnownErrorNotFound(NotFound):
+    kind = "known error"
+
+
+class ChangeRequestNotFound(NotFound):
+    kind = "change request"
+
+
+class DependencyCycle(ProblemflowError, ValueError):
+    """A task dependency that would make the plan circular."""
+
+    def __init__(self, path: list[str]):
+        self.path = path
+        super().__init__("dependency cycle rejected: " + " -> ".join(path))
+
+
+class OpenDependencies(ProblemflowError, ValueError):
+    """An incident cannot close while something it depends on is still open."""
+
+    def __init__(self, number: str, open_numbers: list[str]):
+        self.open_numbers = open_numbers
+        super().__init__(
+            f"incident {number} cannot close: it depends on open "
+            + ", ".join(open_numbers)
+        )
+
+
+class NotAuthorized(ProblemflowError, PermissionError):
+    """A person answered a gate without holding the role it needs."""
+
+    def __init__(self, person: str, role: str):
+        self.person = person
+        self.role = role
+        super().__init__(f"{person!r} does not hold the role {role!r}")

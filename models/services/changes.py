@@ -1,0 +1,129 @@
+"""Change requests and approvals: queries and writes."""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models.base import utcnow
+from models.change import Approval, ApprovalCreate, ChangeRequest, ChangeRequestCreate
+from models.enums import ChangeState
+from models.errors import ChangeRequestNotFound
+from models.incident import parse_number
+from models.change import NUMBER_PREFIX
+from models.services import audit
+from models.states import check_transition
+
+RECORD = "change_request"
+
+
+def get_or_raise(*, db_session: Session, change_request_id: int | str) -> ChangeRequest:
+    try:
+        key = parse_number(NUMBER_PREFIX, change_request_id)
+    except ValueError:
+        raise ChangeRequestNotFound(change_request_id) from None
+    change = db_session.get(ChangeRequest, key)
+    if change is None:
+        raise ChangeRequestNotFound(change_request_id)
+    return change
+
+
+def get_for_problem(
+    *, db_session: Session, problem_id: int, attempt: int
+) -> Optional[ChangeRequest]:
+    stmt = select(ChangeRequest).where(
+        ChangeRequest.problem_id == problem_id, ChangeRequest.attempt == attempt
+    )
+    return db_session.scalar(stmt)
+
+
+def list(*, db_session: Session, problem_id: int | None = None, limit: int = 50) -> Sequence[ChangeRequest]:
+    stmt = select(ChangeRequest).order_by(ChangeRequest.id.desc()).limit(limit)
+    if problem_id is not None:
+        stmt = stmt.where(ChangeRequest.problem_id == problem_id)
+    return db_session.scalars(stmt).all()
+
+
+def get_or_create(
+    *, db_session: Session, change_in: ChangeRequestCreate, actor: str = "system"
+) -> ChangeRequest:
+    """A problem's change for one attempt; asking again returns the same row."""
+    if change_in.problem_id is not None:
+        existing = get_for_problem(
+            db_session=db_session, problem_id=change_in.problem_id, attempt=change_in.attempt
+        )
+        if existing is not None:
+            return existing
+    change = ChangeRequest(**change_in.model_dump())
+    db_session.add(change)
+    db_session.flush()
+    audit.record(
+        db_session=db_session,
+        actor=actor,
+        action="create",
+        record_type=RECORD,
+        record_id=change.id,
+        to_state=change.state,
+        detail={"problem_id": change.problem_id, "needs_approval": change.needs_approval},
+    )
+    return change
+
+
+def transition(
+    *,
+    db_session: Session,
+    change: ChangeRequest,
+    to_state: ChangeState,
+    actor: str = "system",
+    reason: str = "",
+) -> ChangeRequest:
+    to_state = ChangeState(to_state)
+    current = ChangeState(change.state)
+    check_transition(current, to_state)
+    if to_state == ChangeState.implemented:
+        change.implemented_at = utcnow()
+    change.state = to_state
+    audit.record(
+        db_session=db_session,
+        actor=actor,
+        action="transition",
+        record_type=RECORD,
+        record_id=change.id,
+        from_state=current,
+        to_state=to_state,
+        detail={"reason": reason} if reason else {},
+    )
+    return change
+
+
+def record_approval(*, db_session: Session, approval_in: ApprovalCreate) -> Approval:
+    """Store one gate answer and its audit event."""
+    approval = Approval(**approval_in.model_dump())
+    db_session.add(approval)
+    db_session.flush()
+    record_type, record_id = (
+        (RECORD, approval.change_request_id)
+        if approval.change_request_id is not None
+        else ("problem", approval.problem_id)
+    )
+    audit.record(
+        db_session=db_session,
+        actor=approval.approver,
+        action=f"approval:{approval.gate}",
+        record_type=record_type,
+        record_id=record_id or 0,
+        detail={
+            "decision": approval.decision,
+            "role": approval.role,
+            "comment": approval.comment,
+            "approval_id": approval.id,
+        },
+    )
+    return approval
+
+
+def approvals_for(*, db_session: Session, problem_id: int) -> Sequence[Approval]:
+    stmt = select(Approval).where(Approval.problem_id == problem_id).order_by(Approval.id)
+    return db_session.scalars(stmt).all()

@@ -1,0 +1,193 @@
+"""Incident queries and writes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Optional, Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models.base import utcnow
+from models.enums import IncidentState, Priority
+from models.errors import IncidentNotFound, OpenDependencies
+from models.incident import NUMBER_PREFIX, Incident, IncidentCreate, IncidentUpdate, parse_number
+from models.services import audit
+from models.states import check_transition, priority_for
+
+RECORD = "incident"
+OPEN_STATES = (IncidentState.new, IncidentState.in_progress, IncidentState.on_hold)
+
+
+def get(*, db_session: Session, incident_id: int) -> Optional[Incident]:
+    return db_session.get(Incident, incident_id)
+
+
+def get_or_raise(*, db_session: Session, incident_id: int | str) -> Incident:
+    try:
+        key = parse_number(NUMBER_PREFIX, incident_id)
+    except ValueError:
+        raise IncidentNotFound(incident_id) from None
+    incident = db_session.get(Incident, key)
+    if incident is None:
+        raise IncidentNotFound(incident_id)
+    return incident
+
+
+def get_by_external_ref(*, db_session: Session, external_ref: str) -> Optional[Incident]:
+    return db_session.scalar(select(Incident).where(Incident.external_ref == external_ref))
+
+
+def get_open_by_fingerprint(
+    *, db_session: Session, source: str, fingerprint: str
+) -> Optional[Incident]:
+    stmt = (
+        select(Incident)
+        .where(
+            Incident.source == source,
+            Incident.fingerprint == fingerprint,
+            Incident.state.in_(OPEN_STATES),
+        )
+        .order_by(Incident.id.desc())
+        .limit(1)
+    )
+    return db_session.scalar(stmt)
+
+
+def list(
+    *,
+    db_session: Session,
+    limit: int = 50,
+    offset: int = 0,
+    states: Sequence[IncidentState] | None = None,
+    priority: Priority | None = None,
+    since: datetime | None = None,
+) -> Sequence[Incident]:
+    stmt = select(Incident).order_by(Incident.id.desc()).limit(limit).offset(offset)
+    if states:
+        stmt = stmt.where(Incident.state.in_(states))
+    if priority:
+        stmt = stmt.where(Incident.priority == priority)
+    if since:
+        stmt = stmt.where(Incident.opened_at >= since)
+    return db_session.scalars(stmt).all()
+
+
+def create(*, db_session: Session, incident_in: IncidentCreate, actor: str = "system") -> Incident:
+    data = incident_in.model_dump(exclude={"depends_on", "opened_at"})
+    incident = Incident(**data, priority=priority_for(incident_in.impact, incident_in.urgency))
+    incident.opened_at = incident_in.opened_at or utcnow()
+    incident.last_occurrence_at = incident.opened_at
+    for dependency_id in incident_in.depends_on:
+        incident.depends_on.append(get_or_raise(db_session=db_session, incident_id=dependency_id))
+    db_session.add(incident)
+    db_session.flush()
+    audit.record(
+        db_session=db_session,
+        actor=actor,
+        action="create",
+        record_type=RECORD,
+        record_id=incident.id,
+        to_state=incident.state,
+        detail={"source": incident.source, "priority": incident.priority},
+    )
+    return incident
+
+
+def update(
+    *, db_session: Session, incident: Incident, incident_in: IncidentUpdate, actor: str = "system"
+) -> Incident:
+    changes = incident_in.model_dump(exclude_unset=True)
+    for field, value in changes.items():
+        setattr(incident, field, value)
+    if "impact" in changes or "urgency" in changes:
+        incident.priority = priority_for(incident.impact, incident.urgency)
+    if changes:
+        audit.record(
+            db_session=db_session,
+            actor=actor,
+            action="update",
+            record_type=RECORD,
+            record_id=incident.id,
+            detail={k: str(v) for k, v in changes.items()},
+        )
+    return incident
+
+
+def transition(
+    *,
+    db_session: Session,
+    incident: Incident,
+    to_state: IncidentState,
+    actor: str = "system",
+    reason: str = "",
+) -> Incident:
+    """Move an incident along its state machine, stamping times and the audit trail."""
+    to_state = IncidentState(to_state)
+    current = IncidentState(incident.state)
+    check_transition(current, to_state)
+    now = utcnow()
+    if to_state == IncidentState.in_progress and incident.acknowledged_at is None:
+        incident.acknowledged_at = now
+    if to_state == IncidentState.resolved:
+        incident.resolved_at = now
+    if to_state == IncidentState.closed:
+        incident.closed_at = now
+    if to_state == IncidentState.in_progress and current == IncidentState.resolved:
+        incident.resolved_at = None
+    incident.state = to_state
+    audit.record(
+        db_session=db_session,
+        actor=actor,
+        action="transition",
+        record_type=RECORD,
+        record_id=incident.id,
+        from_state=current,
+        to_state=to_state,
+        detail={"reason": reason} if reason else {},
+    )
+    return incident
+
+
+def open_dependencies(*, db_session: Session, incident: Incident) -> list[Incident]:
+    return [d for d in incident.depends_on if IncidentState(d.state) in OPEN_STATES]
+
+
+def resolve(
+    *,
+    db_session: Session,
+    incident: Incident,
+    code: str,
+    notes: str = "",
+    actor: str = "system",
+) -> Incident:
+    incident.resolution_code = code
+    incident.resolution_notes = notes
+    return transition(db_session=db_session, incident=incident, to_state=IncidentState.resolved, actor=actor, reason=code)
+
+
+def close(
+    *,
+    db_session: Session,
+    incident: Incident,
+    code: str | None = None,
+    notes: str | None = None,
+    actor: str = "system",
+) -> Incident:
+    """Close an incident; refuses while anything it depends on is still open."""
+    pending = open_dependencies(db_session=db_session, incident=incident)
+    if pending:
+        raise OpenDependencies(incident.number, [d.number for d in pending])
+    if code:
+        incident.resolution_code = code
+    if notes:
+        incident.resolution_notes = notes
+    if IncidentState(incident.state) in OPEN_STATES:
+        transition(db_session=db_session, incident=incident, to_state=IncidentState.resolved, actor=actor)
+    return transition(db_session=db_session, incident=incident, to_state=IncidentState.closed, actor=actor)
+
+
+def add_occurrence(*, db_session: Session, incident: Incident, at: datetime | None = None) -> Incident:
+    incident.occurrence_count += 1
+    incident.last_occurrence_at = at or utcnow()
+    return incident

@@ -1,0 +1,55 @@
+"""Settings, read from the environment (``PROBLEMFLOW_*``) or a ``.env`` file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Optional
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PROBLEMFLOW_", env_file=".env", extra="ignore")
+
+    home: Path = Field(default=Path(".problemflow"), description="Where data and documents live")
+    database_url: Optional[str] = Field(
+        default=None, description="SQLAlchemy URL; default: SQLite file under the home"
+    )
+
+    # people who may answer each kind of gate, e.g.
+    # PROBLEMFLOW_ROLES='{"problem_manager": ["alice"], "change_approver": ["bob"]}'
+    roles: dict[str, list[str]] = Field(default_factory=dict)
+    # Apprise URLs; empty means notifications are only logged
+    notify_urls: list[str] = Field(default_factory=list)
+    # days after resolution during which a recurrence reopens the problem
+    verification_days: int = Field(default=14, ge=0, le=365)
+
+    # intake
+    intake_host: str = "127.0.0.1"
+    intake_port: int = Field(default=4300, ge=1, le=65535)
+    intake_token: Optional[str] = Field(default=None, description="Bearer token for alert senders")
+    intake_max_body_bytes: int = Field(default=1_048_576, ge=1024)
+
+    # recurrence
+    recurrence_threshold: int = Field(default=3, ge=2, description="incidents in a group to open a problem")
+    recurrence_window_days: int = Field(default=7, ge=1)
+
+    @model_validator(mode="after")
+    def _default_database(self) -> "Settings":
+        if not self.database_url:
+            self.database_url = f"sqlite:///{(self.home / 'problemflow.db').resolve()}"
+        return self
+
+    @property
+    def output_dir(self) -> Path:
+        return self.home / "output"
+
+    def people_with(self, role: str) -> list[str]:
+        return list(self.roles.get(str(role), []))
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

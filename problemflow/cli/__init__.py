@@ -1,0 +1,51 @@
+"""The ``problemflow`` command."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from pydantic import ValidationError
+from sqlalchemy.exc import OperationalError
+
+from models.errors import ProblemflowError
+from models.states import IllegalTransition
+from problemflow.cli import db, incidents, kedb, problems
+from problemflow.cli.output import err_console
+
+app = typer.Typer(
+    name="problemflow",
+    help="Automated IT problem management on Prefect.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(db.app, name="db")
+app.add_typer(incidents.app, name="incident")
+app.add_typer(problems.app, name="problem")
+app.add_typer(kedb.app, name="kedb")
+
+
+def validation_message(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "input"
+        parts.append(f"{where}: {item['msg']}")
+    return "; ".join(parts)
+
+
+def main() -> None:
+    """Entry point: run the app, turning expected errors into one-line messages."""
+    try:
+        app()
+    except ValidationError as error:
+        err_console.print(f"error: {validation_message(error)}", markup=False, highlight=False)
+        sys.exit(2)
+    except (ProblemflowError, IllegalTransition, ValueError) as error:
+        err_console.print(f"error: {error}", markup=False, highlight=False)
+        sys.exit(1)
+    except OperationalError as error:
+        err_console.print(
+            f"error: the database cannot be reached: {error.orig}", markup=False, highlight=False
+        )
+        sys.exit(3)

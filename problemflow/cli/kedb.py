@@ -1,0 +1,53 @@
+"""``problemflow kedb``: the known error database."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from models.db import session_scope
+from models.enums import KnownErrorState
+from models.kedb import KnownErrorRead
+from models.services import kedb
+from problemflow.cli.output import print_json, print_record, print_table, to_jsonable
+
+app = typer.Typer(help="Known error database.", no_args_is_help=True)
+
+
+@app.command("list")
+def list_known_errors(
+    limit: int = typer.Option(50, min=1, max=10_000),
+    state: Optional[list[KnownErrorState]] = typer.Option(None, help="Only these states"),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON array"),
+) -> None:
+    """List known errors, newest first."""
+    with session_scope() as db_session:
+        rows = [
+            KnownErrorRead.model_validate(k)
+            for k in kedb.list(db_session=db_session, limit=limit, states=state)
+        ]
+    if as_json:
+        print_json(to_jsonable(rows))
+        return
+    print_table(
+        "Known errors",
+        ["number", "state", "title", "problem", "hits"],
+        ([r.number, r.state.value, r.title, r.problem_id, r.hit_count] for r in rows),
+    )
+
+
+@app.command("show")
+def show_known_error(
+    known_error_id: str = typer.Argument(..., help="KE number or id"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON"),
+) -> None:
+    """Show one known error."""
+    with session_scope() as db_session:
+        read = KnownErrorRead.model_validate(
+            kedb.get_or_raise(db_session=db_session, known_error_id=known_error_id)
+        )
+    if as_json:
+        print_json(read.model_dump(mode="json"))
+    else:
+        print_record(read.number, read, skip=("number",))

@@ -1,0 +1,97 @@
+"""``problemflow problem``: open, list and show problems."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from models.db import session_scope
+from models.enums import Level, ProblemScale, ProblemState
+from models.problem import ProblemCreate, ProblemIncidentRead, ProblemRead
+from models.services import problems
+from problemflow.cli.output import print_json, print_record, print_table, to_jsonable
+
+app = typer.Typer(help="Problems.", no_args_is_help=True)
+
+
+@app.command("open")
+def open_problem(
+    statement: str = typer.Option(..., help="What keeps happening"),
+    description: str = typer.Option(""),
+    incident: Optional[list[str]] = typer.Option(None, "--incident", help="Linked incident (repeat)"),
+    impact: Level = typer.Option(Level.medium),
+    urgency: Level = typer.Option(Level.medium),
+    scale: ProblemScale = typer.Option(ProblemScale.standard),
+    owner: Optional[str] = typer.Option(None, help="Problem manager"),
+    actor: str = typer.Option("cli", help="Who opens it (for the audit trail)"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON"),
+) -> None:
+    """Open a problem, optionally linking incidents."""
+    from models.incident import NUMBER_PREFIX, parse_number
+
+    incident_ids = [parse_number(NUMBER_PREFIX, i) for i in (incident or [])]
+    problem_in = ProblemCreate(
+        statement=statement,
+        description=description,
+        impact=impact,
+        urgency=urgency,
+        scale=scale,
+        owner=owner,
+        incident_ids=incident_ids,
+    )
+    with session_scope() as db_session:
+        read = ProblemRead.model_validate(
+            problems.create(db_session=db_session, problem_in=problem_in, actor=actor)
+        )
+    if as_json:
+        print_json(read.model_dump(mode="json"))
+    else:
+        typer.echo(f"opened {read.number} priority {read.priority.value}")
+
+
+@app.command("list")
+def list_problems(
+    limit: int = typer.Option(50, min=1, max=10_000),
+    state: Optional[list[ProblemState]] = typer.Option(None, help="Only these states"),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON array"),
+) -> None:
+    """List problems, newest first."""
+    with session_scope() as db_session:
+        rows = [
+            ProblemRead.model_validate(p)
+            for p in problems.list(db_session=db_session, limit=limit, states=state)
+        ]
+    if as_json:
+        print_json(to_jsonable(rows))
+        return
+    print_table(
+        "Problems",
+        ["number", "priority", "state", "statement", "owner", "opened"],
+        (
+            [r.number, r.priority.value, r.state.value, r.statement, r.owner,
+             r.opened_at.strftime("%Y-%m-%d %H:%M")]
+            for r in rows
+        ),
+    )
+
+
+@app.command("show")
+def show_problem(
+    problem_id: str = typer.Argument(..., help="PRB number or id"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON"),
+) -> None:
+    """Show one problem and its linked incidents."""
+    with session_scope() as db_session:
+        problem = problems.get_or_raise(db_session=db_session, problem_id=problem_id)
+        read = ProblemRead.model_validate(problem)
+        links = [ProblemIncidentRead.model_validate(l) for l in problem.incident_links]
+    if as_json:
+        print_json({**read.model_dump(mode="json"), "incidents": to_jsonable(links)})
+        return
+    print_record(read.number, read, skip=("number",))
+    print_table(
+        "Linked incidents",
+        ["incident", "score", "reason", "by"],
+        ([f"INC{l.incident_id:07d}", f"{l.score:.2f}", l.reason, l.linked_by] for l in links),
+    )

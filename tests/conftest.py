@@ -1,0 +1,108 @@
+"""Shared fixtures: a fresh database per test session, on SQLite or PostgreSQL.
+
+``PROBLEMFLOW_TEST_DB=postgresql`` runs the suite against the PostgreSQL server
+at ``PROBLEMFLOW_TEST_PG`` (default ``postgresql://postgres@127.0.0.1:5432``);
+a database is created for the run and dropped after it.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+BACKEND = os.environ.get("PROBLEMFLOW_TEST_DB", "sqlite")
+PG_SERVER = os.environ.get("PROBLEMFLOW_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
+
+
+def pytest_report_header(config):
+    return f"problemflow database backend: {BACKEND}"
+
+
+def _pg_admin_engine():
+    return create_engine(
+        PG_SERVER.replace("postgresql://", "postgresql+psycopg://") + "/postgres",
+        isolation_level="AUTOCOMMIT",
+    )
+
+
+@pytest.fixture(scope="session")
+def problemflow_home(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("home")
+
+
+@pytest.fixture(scope="session")
+def db_url(problemflow_home: Path):
+    """A migrated, empty database for this test session; its URL is exported to
+    ``PROBLEMFLOW_DATABASE_URL`` so the CLI and other processes use it too."""
+    from models.db import get_engine, upgrade
+    from models.settings import get_settings
+
+    if BACKEND == "postgresql":
+        name = f"problemflow_test_{uuid.uuid4().hex[:10]}"
+        admin = _pg_admin_engine()
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        url = f"{PG_SERVER}/{name}".replace("postgresql://", "postgresql+psycopg://")
+    else:
+        url = f"sqlite:///{problemflow_home / 'test.db'}"
+    previous = {k: os.environ.get(k) for k in ("PROBLEMFLOW_DATABASE_URL", "PROBLEMFLOW_HOME")}
+    os.environ["PROBLEMFLOW_DATABASE_URL"] = url
+    os.environ["PROBLEMFLOW_HOME"] = str(problemflow_home)
+    get_settings.cache_clear()
+    upgrade(url)
+    yield url
+    get_engine(url).dispose()
+    get_engine.cache_clear()
+    for key, value in previous.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    get_settings.cache_clear()
+    if BACKEND == "postgresql":
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def clear_tables(url: str) -> None:
+    """Empty every table of ours (not alembic's), restarting ids."""
+    from models.base import Base
+    from models.db import get_engine
+
+    engine = get_engine(url)
+    tables = list(reversed(Base.metadata.sorted_tables))
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            names = ", ".join(f'"{t.name}"' for t in tables)
+            connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                connection.execute(table.delete())
+            has_seq = connection.execute(
+                text("SELECT name FROM sqlite_master WHERE name='sqlite_sequence'")
+            ).first()
+            if has_seq:
+                connection.execute(text("DELETE FROM sqlite_sequence"))
+
+
+@pytest.fixture
+def clean_db(db_url: str) -> str:
+    """The session database, emptied before the test."""
+    clear_tables(db_url)
+    return db_url
+
+
+@pytest.fixture
+def db_session(clean_db: str):
+    """A session on an empty database; committed work stays until the next test."""
+    from models.db import session_scope
+
+    with session_scope(clean_db) as session:
+        yield session
