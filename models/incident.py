@@ -78,6 +78,8 @@ class Incident(Base):
     known_error_id: Mapped[Optional[int]] = mapped_column(ForeignKey("known_error.id"))
     known_error_score: Mapped[Optional[float]]
     workaround_id: Mapped[Optional[int]] = mapped_column(ForeignKey("workaround.id"))
+    # set once the response step (KEDB match, escalation) has run for it
+    responded_at: Mapped[Optional[datetime]]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -155,3 +157,4 @@ class IncidentRead(IncidentBase):
     known_error_id: Optional[int] = None
     known_error_score: Optional[float] = None
     workaround_id: Optional[int] = None
+    responded_at: Optional[datetime] = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import typer
@@ -10,7 +11,6 @@ from sqlalchemy.exc import OperationalError
 
 from models.errors import ProblemflowError
 from models.states import IllegalTransition
-from problemflow.cli import db, incidents, kedb, problems
 from problemflow.cli.output import err_console
 
 app = typer.Typer(
@@ -20,10 +20,22 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-app.add_typer(db.app, name="db")
-app.add_typer(incidents.app, name="incident")
-app.add_typer(problems.app, name="problem")
-app.add_typer(kedb.app, name="kedb")
+
+# Each module adds its commands to the app through its ``register(app)``.
+COMMAND_MODULES = [
+    "db",
+    "incidents",
+    "problems",
+    "kedb",
+    "intake",
+    "imports",
+    "scan",
+    "approvals",
+    "report",
+    "stack",
+]
+for _name in COMMAND_MODULES:
+    importlib.import_module(f"problemflow.cli.{_name}").register(app)
 
 
 def validation_message(error: ValidationError) -> str:

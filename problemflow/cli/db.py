@@ -14,3 +14,7 @@ def upgrade_command() -> None:
     upgrade()
     url = get_settings().database_url
     typer.echo(f"database at {url.split('@')[-1]} is at {', '.join(sorted(current_revisions()))}")
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="db")

@@ -93,3 +93,7 @@ def show_incident(
         print_json(read.model_dump(mode="json"))
     else:
         print_record(read.number, read, skip=("number",))
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="incident")

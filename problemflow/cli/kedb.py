@@ -51,3 +51,7 @@ def show_known_error(
         print_json(read.model_dump(mode="json"))
     else:
         print_record(read.number, read, skip=("number",))
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="kedb")

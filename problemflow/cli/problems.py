@@ -95,3 +95,7 @@ def show_problem(
         ["incident", "score", "reason", "by"],
         ([f"INC{l.incident_id:07d}", f"{l.score:.2f}", l.reason, l.linked_by] for l in links),
     )
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="problem")

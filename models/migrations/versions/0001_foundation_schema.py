@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 14:30:59.099330
+Create Date: 2026-11-24 14:34:30.494244
 """
 from typing import Sequence, Union
 
@@ -203,6 +203,7 @@ def upgrade() -> None:
     sa.Column('known_error_id', sa.Integer(), nullable=True),
     sa.Column('known_error_score', sa.Double(), nullable=True),
     sa.Column('workaround_id', sa.Integer(), nullable=True),
+    sa.Column('responded_at', models.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('created_at', models.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', models.base.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['known_error_id'], ['known_error.id'], name=op.f('fk_incident_known_error_id_known_error')),
