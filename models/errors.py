@@ -9,18 +9,24 @@ class ProblemflowError(Exception):
 
 class NotFound(ProblemflowError, LookupError):
     kind = "record"
+    prefix = ""
 
     def __init__(self, key: object):
         self.key = key
-        super().__init__(f"{self.kind} {key} not found")
+        shown = key
+        if self.prefix and (isinstance(key, int) or (isinstance(key, str) and key.isdigit())):
+            shown = f"{self.prefix}{int(key):07d}"
+        super().__init__(f"{self.kind} {shown} not found")
 
 
 class IncidentNotFound(NotFound):
     kind = "incident"
+    prefix = "INC"
 
 
 class ProblemNotFound(NotFound):
     kind = "problem"
+    prefix = "PRB"
 
 
 class ProblemTaskNotFound(NotFound):
@@ -29,10 +35,12 @@ class ProblemTaskNotFound(NotFound):
 
 class KnownErrorNotFound(NotFound):
     kind = "known error"
+    prefix = "KE"
 
 
 class ChangeRequestNotFound(NotFound):
     kind = "change request"
+    prefix = "CHG"
 
 
 class DependencyCycle(ProblemflowError, ValueError):
