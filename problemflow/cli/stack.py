@@ -1,7 +1,20 @@
-"""Commands of this module are added as their feature lands."""
+"""``problemflow up``: the whole stack in one command."""
+
+from __future__ import annotations
 
 import typer
 
 
+def up_command(
+    prefect_port: int = typer.Option(4200, min=1, max=65535, help="Port of the local Prefect server"),
+    intake_workers: int = typer.Option(1, min=1, max=32, help="uvicorn workers for the intake"),
+    limit: int = typer.Option(10, min=1, max=100, help="Flow runs at once in this process"),
+) -> None:
+    """Migrate, start Prefect (server and UI), the intake, and serve every flow."""
+    from problemflow.stack import up
+
+    up(prefect_port=prefect_port, intake_workers=intake_workers, limit=limit)
+
+
 def register(root: typer.Typer) -> None:
-    """Add this module's commands to the root app."""
+    root.command("up")(up_command)

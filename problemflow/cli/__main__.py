@@ -1,0 +1,3 @@
+from problemflow.cli import main
+
+main()

@@ -1,0 +1,158 @@
+"""The whole stack on one machine: migrations, Prefect server, intake, served flows.
+
+``problemflow up`` calls :func:`up`. With ``PREFECT_API_URL`` set it uses that
+server instead of starting one. Ctrl-C (or SIGTERM) stops every child cleanly;
+the next start picks up where this one stopped: the databases stay under
+``PROBLEMFLOW_HOME``, suspended runs stay suspended, schedules resume.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from models.settings import Settings, get_settings
+
+logger = logging.getLogger("problemflow.stack")
+
+POOL_NAME = "problemflow"
+
+
+@dataclass
+class Stack:
+    """What ``up`` started, so it can be stopped in reverse order."""
+
+    api_url: str
+    ui_url: str
+    intake_url: str
+    children: list[subprocess.Popen] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def stop(self) -> None:
+        from problemflow.prefect_server import stop
+
+        for child in reversed(self.children):
+            stop(child)
+        self.children.clear()
+
+
+def prefect_home(settings: Settings) -> Path:
+    return (settings.home / "prefect").resolve()
+
+
+def start_prefect(settings: Settings, *, port: int, stack: Stack) -> None:
+    """Start a local Prefect server unless ``PREFECT_API_URL`` names one."""
+    from problemflow.prefect_server import start_server, wait_healthy
+
+    started = time.monotonic()
+    external = os.environ.get("PREFECT_API_URL")
+    if external:
+        wait_healthy(external, timeout=30)
+    else:
+        process = start_server(prefect_home(settings), port=port)
+        stack.children.append(process)
+        wait_healthy(stack.api_url, timeout=120, process=process)
+        os.environ["PREFECT_API_URL"] = stack.api_url
+    stack.timings["prefect_server_s"] = time.monotonic() - started
+
+
+def start_intake(settings: Settings, *, stack: Stack, workers: int = 1) -> None:
+    """Run the intake service as a child process and wait until it answers."""
+    import httpx
+
+    started = time.monotonic()
+    log = open(settings.home / "intake.log", "ab")
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "problemflow.cli", "intake",
+            "--host", settings.intake_host, "--port", str(settings.intake_port),
+            "--workers", str(workers),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    stack.children.append(process)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"the intake exited with code {process.returncode}; see {settings.home / 'intake.log'}"
+            )
+        try:
+            if httpx.get(f"{stack.intake_url}/healthz", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.25)
+    else:
+        raise TimeoutError("the intake did not answer /healthz within 60 s")
+    stack.timings["intake_s"] = time.monotonic() - started
+
+
+def prepare_prefect(settings: Settings) -> None:
+    """Server-side objects the flows rely on (WIP concurrency limits per team)."""
+    try:
+        from tasks.board import ensure_wip_limits
+    except ImportError:
+        return
+    ensure_wip_limits(None)
+
+
+def print_banner(stack: Stack, deployments: list) -> None:
+    from rich.console import Console
+
+    console = Console()
+    console.print("[bold]problemflow is up[/bold]")
+    console.print(f"  Prefect UI     {stack.ui_url}")
+    console.print(f"  Prefect API    {stack.api_url}")
+    console.print(f"  Intake         {stack.intake_url}  (API docs: {stack.intake_url}/docs)")
+    console.print(f"  Deployments    {', '.join(sorted(d.name for d in deployments))}")
+    console.print(f"  Data           {get_settings().database_url.split('@')[-1]}")
+    console.print("  Stop with Ctrl-C.")
+
+
+def up(*, prefect_port: int = 4200, intake_workers: int = 1, limit: int = 10) -> None:
+    """Bring the whole stack up and serve every deployment until interrupted."""
+    from models.db import upgrade
+
+    settings = get_settings()
+    settings.home.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    upgrade()
+    external = os.environ.get("PREFECT_API_URL")
+    api_url = external or f"http://127.0.0.1:{prefect_port}/api"
+    stack = Stack(
+        api_url=api_url,
+        ui_url=api_url.removesuffix("/api"),
+        intake_url=f"http://{settings.intake_host}:{settings.intake_port}",
+    )
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        start_prefect(settings, port=prefect_port, stack=stack)
+        start_intake(settings, stack=stack, workers=intake_workers)
+        from prefect import serve
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        from flows.deployments import all_deployments
+
+        with temporary_settings(updates={PREFECT_API_URL: stack.api_url}):
+            prepare_prefect(settings)
+            deployments = all_deployments()
+            stack.timings["ready_s"] = time.monotonic() - started
+            print_banner(stack, deployments)
+            logger.info("stack ready in %.1f s", stack.timings["ready_s"])
+            serve(*deployments, limit=limit, print_starting_message=False)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.stop()
