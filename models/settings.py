@@ -25,6 +25,15 @@ class Settings(BaseSettings):
     notify_urls: list[str] = Field(default_factory=list)
     # days after resolution during which a recurrence reopens the problem
     verification_days: int = Field(default=14, ge=0, le=365)
+    # a gate waiting longer than this gets a reminder (approval-reminders flow)
+    approval_remind_after_hours: float = Field(default=24.0, gt=0, le=24 * 90)
+    # how long a suspended problem run waits at a gate before Prefect fails it
+    approval_timeout_days: int = Field(default=90, ge=1, le=3650)
+    # approvals needed from distinct change approvers (any rejection rejects)
+    change_approvals_required: int = Field(default=1, ge=1, le=10)
+    # open problems a team (assignment group) may analyse at once; the analyse
+    # step holds a slot of the Prefect global concurrency limit "wip-<team>"
+    wip_limits: dict[str, int] = Field(default_factory=dict)
 
     # intake
     intake_host: str = "127.0.0.1"
