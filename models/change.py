@@ -57,6 +57,8 @@ class Approval(Base):
     role: Mapped[Optional[Role]] = mapped_column(String(32))
     comment: Mapped[str] = mapped_column(Text, default="")
     flow_run_id: Mapped[Optional[str]] = mapped_column(String(64))
+    # "<flow run>:<gate input key>": one row per answer, however often a run resumes
+    answer_key: Mapped[Optional[str]] = mapped_column(String(200), unique=True)
     decided_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -102,6 +104,7 @@ class ApprovalCreate(BaseModel):
     problem_id: Optional[int] = None
     change_request_id: Optional[int] = None
     flow_run_id: Optional[str] = None
+    answer_key: Optional[str] = Field(default=None, max_length=200)
 
 
 class ApprovalRead(ApprovalCreate):

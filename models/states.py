@@ -53,7 +53,8 @@ PROBLEM_TRANSITIONS: Mapping[ProblemState, set[ProblemState]] = {
     _P.fix_in_progress: {_P.resolved, _P.root_cause_analysis, _P.closed},
     # a recurrence inside the verification window reopens the problem
     _P.resolved: {_P.closed, _P.root_cause_analysis},
-    _P.closed: set(),
+    # a recurrence inside the verification window reopens a closed fix too
+    _P.closed: {_P.root_cause_analysis},
 }
 
 _K = KnownErrorState

@@ -99,7 +99,14 @@ def transition(
 
 
 def record_approval(*, db_session: Session, approval_in: ApprovalCreate) -> Approval:
-    """Store one gate answer and its audit event."""
+    """Store one gate answer and its audit event; an answer key seen before
+    returns the row stored the first time."""
+    if approval_in.answer_key is not None:
+        existing = db_session.scalar(
+            select(Approval).where(Approval.answer_key == approval_in.answer_key)
+        )
+        if existing is not None:
+            return existing
     approval = Approval(**approval_in.model_dump())
     db_session.add(approval)
     db_session.flush()

@@ -154,10 +154,12 @@ def transition(
         problem.resolved_at = now
     if to_state == ProblemState.fix_in_progress and problem.root_cause_at is None:
         problem.root_cause_at = now
-    if current == ProblemState.resolved and to_state == ProblemState.root_cause_analysis:
+    if current in (ProblemState.resolved, ProblemState.closed) and to_state == ProblemState.root_cause_analysis:
         problem.reopen_count += 1
         problem.resolved_at = None
         problem.verified_at = None
+        problem.closed_at = None
+        problem.closure_code = None
     problem.state = to_state
     detail: dict = {"reason": reason} if reason else {}
     if closure_code:
