@@ -6,8 +6,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Optional
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+DEFAULT_SLA_HOURS = {
+    "1-critical": 4.0, "2-high": 8.0, "3-moderate": 24.0, "4-low": 72.0, "5-planning": 168.0,
+}
 
 
 class Settings(BaseSettings):
@@ -35,6 +40,10 @@ class Settings(BaseSettings):
     # step holds a slot of the Prefect global concurrency limit "wip-<team>"
     wip_limits: dict[str, int] = Field(default_factory=dict)
 
+    # hours to resolve an incident, per priority; later resolution is an SLA breach
+    # (KPI report), e.g. PROBLEMFLOW_SLA_TARGETS='{"1-critical": 2}'
+    sla_targets: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_SLA_HOURS))
+
     # intake
     intake_host: str = "127.0.0.1"
     intake_port: int = Field(default=4300, ge=1, le=65535)
@@ -44,6 +53,16 @@ class Settings(BaseSettings):
     # recurrence
     recurrence_threshold: int = Field(default=3, ge=2, description="incidents in a group to open a problem")
     recurrence_window_days: int = Field(default=7, ge=1)
+
+    @field_validator("sla_targets")
+    @classmethod
+    def _complete_sla_targets(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(DEFAULT_SLA_HOURS))
+        if unknown:
+            raise ValueError(f"unknown priorities {unknown}; use {sorted(DEFAULT_SLA_HOURS)}")
+        if any(hours <= 0 for hours in value.values()):
+            raise ValueError("SLA targets are hours to resolve and must be positive")
+        return {**DEFAULT_SLA_HOURS, **value}
 
     @model_validator(mode="after")
     def _default_database(self) -> "Settings":
