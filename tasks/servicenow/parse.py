@@ -1,0 +1,282 @@
+"""Reading a ServiceNow incident export: rows to validated events, events to incidents.
+
+ServiceNow event logs carry one row per update of an incident. This module reads
+them (CSV or CSV.gz), checks every row, and collapses each incident's rows into
+one record with its final state and its history. Nothing here touches the
+database.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional
+
+from models.enums import IncidentState, Level, Priority
+
+MISSING = "?"
+REQUIRED_COLUMNS = ("number", "incident_state", "opened_at")
+# Columns that hold the answer to "which problem caused this": an import must
+# never store them where a recurrence scan could read them.
+ANSWER_COLUMNS = frozenset({"problem_id", "rfc", "caused_by"})
+# Columns kept as labels (name in the export -> label key).
+LABEL_COLUMNS = {
+    "caller_id": "caller",
+    "opened_by": "opened_by",
+    "sys_created_by": "created_by",
+    "location": "location",
+    "contact_type": "contact_type",
+    "vendor": "vendor",
+    "knowledge": "knowledge",
+    "notify": "notify",
+    "u_priority_confirmation": "priority_confirmed",
+    "made_sla": "made_sla",
+    "reassignment_count": "reassignment_count",
+    "reopen_count": "reopen_count",
+    "resolved_by": "resolved_by",
+}
+assert not ANSWER_COLUMNS & set(LABEL_COLUMNS)
+
+STATES = {
+    "new": IncidentState.new,
+    "active": IncidentState.in_progress,
+    "in progress": IncidentState.in_progress,
+    "awaiting user info": IncidentState.on_hold,
+    "awaiting vendor": IncidentState.on_hold,
+    "awaiting problem": IncidentState.on_hold,
+    "awaiting evidence": IncidentState.on_hold,
+    "awaiting change": IncidentState.on_hold,
+    "on hold": IncidentState.on_hold,
+    "resolved": IncidentState.resolved,
+    "closed": IncidentState.closed,
+    "canceled": IncidentState.cancelled,
+    "cancelled": IncidentState.cancelled,
+}
+LEVELS = {"1": Level.high, "2": Level.medium, "3": Level.low}
+PRIORITIES = {
+    "1": Priority.critical,
+    "2": Priority.high,
+    "3": Priority.moderate,
+    "4": Priority.low,
+    "5": Priority.planning,
+}
+_SPACES = re.compile(r"\s+")
+_DATE_FORMATS = ("%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M")
+
+
+class RowError(ValueError):
+    """A row that cannot be read; the message says which field and why."""
+
+
+def clean(value: str | None) -> Optional[str]:
+    """Collapse runs of spaces; ``?`` and blanks are missing."""
+    if value is None:
+        return None
+    value = _SPACES.sub(" ", value).strip()
+    return None if value in ("", MISSING) else value
+
+
+class DateReader:
+    """Day-first ServiceNow dates (``29/2/2016 01:16``), memoised: exports repeat them."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, datetime] = {}
+
+    def __call__(self, text: Optional[str], column: str) -> Optional[datetime]:
+        if text is None:
+            return None
+        found = self._seen.get(text)
+        if found is not None:
+            return found
+        for fmt in _DATE_FORMATS:
+            try:
+                value = datetime.strptime(text, fmt).replace(tzinfo=timezone.utc)
+            except ValueError:
+                continue
+            self._seen[text] = value
+            return value
+        raise RowError(f"{column}: {text!r} is not a date like 29/2/2016 01:16")
+
+
+def level(text: Optional[str], column: str) -> Level:
+    """``1 - High`` -> high; missing -> medium."""
+    if text is None:
+        return Level.medium
+    found = LEVELS.get(text.split("-", 1)[0].strip())
+    if found is None:
+        raise RowError(f"{column}: {text!r} is not one of 1 - High, 2 - Medium, 3 - Low")
+    return found
+
+
+def priority(text: Optional[str]) -> Optional[Priority]:
+    """``1 - Critical`` -> 1-critical; missing -> None (computed from impact and urgency)."""
+    if text is None:
+        return None
+    found = PRIORITIES.get(text.split("-", 1)[0].strip())
+    if found is None:
+        raise RowError(f"priority: {text!r} is not one of 1 - Critical ... 5 - Planning")
+    return found
+
+
+def state(text: Optional[str]) -> tuple[Optional[IncidentState], str]:
+    """ServiceNow state name -> our state; unknown codes (``-100``) keep the raw text only."""
+    raw = text or ""
+    return STATES.get(raw.lower()), raw
+
+
+@dataclass(slots=True)
+class Event:
+    """One row of the log: who changed the incident, when, to which state."""
+
+    line: int
+    state: Optional[IncidentState]
+    raw_state: str
+    actor: str
+    at: Optional[datetime]
+    mod_count: int
+
+
+@dataclass(slots=True)
+class ImportedIncident:
+    """One ServiceNow incident collapsed from its events."""
+
+    number: str
+    fields: dict[str, Any]
+    events: list[Event] = field(default_factory=list)
+    # order key of the event whose row gave ``fields`` (the latest one wins)
+    latest: tuple = ()
+
+
+def title_for(category: Optional[str], subcategory: Optional[str], symptom: Optional[str], number: str) -> str:
+    """A readable one-line title from what the export has (it has no free text)."""
+    where = " / ".join(v for v in (category, subcategory) if v)
+    if where and symptom:
+        return f"{symptom} in {where}"
+    return where or symptom or f"ServiceNow incident {number}"
+
+
+def row_fields(row: dict[str, str], dates: DateReader) -> tuple[str, dict[str, Any], Event]:
+    """Validate one row; returns the incident number, its mapped fields and its event."""
+    get = {k: clean(v) for k, v in row.items() if k not in ANSWER_COLUMNS and k is not None}
+    number = get.get("number")
+    if not number:
+        raise RowError("number: missing")
+    opened_at = dates(get.get("opened_at"), "opened_at")
+    if opened_at is None:
+        raise RowError("opened_at: missing")
+    mapped_state, raw_state = state(get.get("incident_state"))
+    if not raw_state:
+        raise RowError("incident_state: missing")
+    impact = level(get.get("impact"), "impact")
+    urgency = level(get.get("urgency"), "urgency")
+    try:
+        mod_count = int(get.get("sys_mod_count") or 0)
+    except ValueError:
+        raise RowError(f"sys_mod_count: {get.get('sys_mod_count')!r} is not a number") from None
+    updated_at = dates(get.get("sys_updated_at"), "sys_updated_at")
+    category, subcategory, symptom = get.get("category"), get.get("subcategory"), get.get("u_symptom")
+    labels = {key: get[col] for col, key in LABEL_COLUMNS.items() if get.get(col)}
+    fields = {
+        "title": title_for(category, subcategory, symptom, number)[:500],
+        "category": category,
+        "subcategory": subcategory,
+        "symptom": symptom,
+        "configuration_item": get.get("cmdb_ci"),
+        "assignment_group": get.get("assignment_group"),
+        "owner": get.get("assigned_to"),
+        "impact": impact,
+        "urgency": urgency,
+        "priority": priority(get.get("priority")),
+        "opened_at": opened_at,
+        "resolved_at": dates(get.get("resolved_at"), "resolved_at"),
+        "closed_at": dates(get.get("closed_at"), "closed_at"),
+        "resolution_code": get.get("closed_code"),
+        "labels": labels,
+    }
+    event = Event(0, mapped_state, raw_state, get.get("sys_updated_by") or "servicenow", updated_at, mod_count)
+    return number, fields, event
+
+
+def open_text(path: Path) -> tuple[io.TextIOBase, Callable[[], int]]:
+    """Open CSV or CSV.gz as text; the second value reports bytes read so far (for progress)."""
+    raw = open(path, "rb")
+    if raw.read(2) == b"\x1f\x8b":
+        raw.seek(0)
+        text = io.TextIOWrapper(gzip.GzipFile(fileobj=raw), encoding="utf-8-sig", newline="")
+    else:
+        raw.seek(0)
+        text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+    return text, raw.tell
+
+
+@dataclass
+class ReadResult:
+    incidents: dict[str, ImportedIncident]
+    events_read: int
+    skipped: list[tuple[int, str]]
+
+
+def read_export(path: Path, on_progress: Callable[[int], None] | None = None) -> ReadResult:
+    """Read a whole export; bad rows are listed with their line number and reason."""
+    text, position = open_text(path)
+    dates = DateReader()
+    incidents: dict[str, ImportedIncident] = {}
+    skipped: list[tuple[int, str]] = []
+    events = 0
+    with text:
+        reader = csv.DictReader(text)
+        missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise RowError(f"{path}: not a ServiceNow incident export (no column {', '.join(missing)})")
+        for index, row in enumerate(reader):
+            line = reader.line_num
+            if on_progress is not None and index % 5000 == 0:
+                on_progress(position())
+            if None in row or any(v is None for v in row.values()):
+                skipped.append((line, f"expected {len(reader.fieldnames)} columns"))
+                continue
+            try:
+                number, fields, event = row_fields(row, dates)
+            except RowError as error:
+                skipped.append((line, str(error)))
+                continue
+            event.line = line
+            events += 1
+            found = incidents.get(number)
+            if found is None:
+                found = incidents[number] = ImportedIncident(number, fields)
+            found.events.append(event)
+            order = _event_order(event)
+            if order >= found.latest:
+                found.fields, found.latest = fields, order
+    if on_progress is not None:
+        on_progress(position())
+    for incident in incidents.values():
+        incident.events.sort(key=_event_order)
+        final = incident.events[-1]
+        incident.fields["state"] = final.state or _last_known_state(incident.events)
+    return ReadResult(incidents, events, skipped)
+
+
+def _event_order(event: Event) -> tuple:
+    return (event.mod_count, event.at or datetime.min.replace(tzinfo=timezone.utc), event.line)
+
+
+def _last_known_state(events: list[Event]) -> IncidentState:
+    for event in reversed(events):
+        if event.state is not None:
+            return event.state
+    return IncidentState.new
+
+
+def iter_states(events: list[Event]) -> Iterator[tuple[Event, Optional[Event]]]:
+    """Each event with the event before it (the state it moved from)."""
+    previous: Optional[Event] = None
+    for event in events:
+        yield event, previous
+        previous = event
