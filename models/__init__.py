@@ -1,5 +1,6 @@
 """What problemflow stores, how it is validated, and the rules on its states."""
 
+from models.alert import AlertEvent
 from models.audit import AuditEvent
 from models.base import Base
 from models.change import Approval, ChangeRequest
@@ -15,6 +16,7 @@ from models.problem import (
 from models.review import Review
 
 __all__ = [
+    "AlertEvent",
     "Approval",
     "AuditEvent",
     "Base",
