@@ -13,6 +13,7 @@ from models.problem import (
     ProblemTask,
     RootCauseAnalysis,
 )
+from models.recurrence import RecurrenceGroup, RecurrenceMember, ScanRun
 from models.review import Review
 
 __all__ = [
@@ -29,6 +30,9 @@ __all__ = [
     "ProblemIncident",
     "ProblemTask",
     "RootCauseAnalysis",
+    "RecurrenceGroup",
+    "RecurrenceMember",
     "Review",
+    "ScanRun",
     "Workaround",
 ]
