@@ -64,6 +64,17 @@ class Settings(BaseSettings):
             raise ValueError("SLA targets are hours to resolve and must be positive")
         return {**DEFAULT_SLA_HOURS, **value}
 
+    # incident steps: triage rules and the KEDB match that response attaches
+    rules_file: Optional[Path] = Field(
+        default=None, description="TOML triage rules; default: the rules shipped with problemflow"
+    )
+    kedb_attach_score: float = Field(
+        default=0.6, ge=0, le=1, description="a known error scoring at least this is attached"
+    )
+    escalate_priorities: list[str] = Field(
+        default_factory=lambda: ["1-critical", "2-high"], description="priorities that escalate"
+    )
+
     @model_validator(mode="after")
     def _default_database(self) -> "Settings":
         if not self.database_url:

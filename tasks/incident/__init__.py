@@ -1,0 +1,34 @@
+"""The five incident steps: identify, categorize, prioritize, respond, close.
+
+``triage`` runs the first three (pure and fast, no database) on an
+``IncidentCreate`` before it is stored; ``respond`` and ``close`` work on a
+stored incident through the services.
+"""
+
+from __future__ import annotations
+
+from models.incident import IncidentCreate
+from tasks.incident.categorize import categorize, categorize_task
+from tasks.incident.identify import identify, identify_task
+from tasks.incident.prioritize import prioritize, prioritize_task
+from tasks.incident.rules import Rules, RulesError, get_rules
+
+
+def triage(incident_in: IncidentCreate, rules: Rules | None = None) -> IncidentCreate:
+    """Identification, categorization and prioritization, in that order."""
+    rules = rules or get_rules()
+    return prioritize(categorize(identify(incident_in, rules), rules), rules)
+
+
+__all__ = [
+    "Rules",
+    "RulesError",
+    "categorize",
+    "categorize_task",
+    "get_rules",
+    "identify",
+    "identify_task",
+    "prioritize",
+    "prioritize_task",
+    "triage",
+]
