@@ -18,8 +18,13 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
-def server_env(prefect_home: Path, database_url: str | None = None) -> dict[str, str]:
+def server_env(
+    prefect_home: Path, database_url: str | None = None, *, api_url: str | None = None
+) -> dict[str, str]:
     env = dict(os.environ)
+    if api_url:
+        # the UI asks its API here; without it, it asks port 4200 whatever the port
+        env["PREFECT_UI_API_URL"] = api_url
     env["PREFECT_HOME"] = str(prefect_home)
     env["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
     env.pop("PREFECT_API_URL", None)
@@ -41,7 +46,7 @@ def start_server(
     log = open(log_path or prefect_home / "server.log", "ab")
     return subprocess.Popen(
         [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port)],
-        env=server_env(prefect_home, database_url),
+        env=server_env(prefect_home, database_url, api_url=f"http://{host}:{port}/api"),
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,

@@ -16,5 +16,17 @@ def up_command(
     up(prefect_port=prefect_port, intake_workers=intake_workers, limit=limit)
 
 
+def deploy_command(
+    pool: str = typer.Option("problemflow", help="Process work pool the workers poll"),
+) -> None:
+    """Register every deployment in a work pool, for `prefect worker start --pool ...`."""
+    from problemflow.scaleout import deploy_to_pool
+
+    ids = deploy_to_pool(pool)
+    typer.echo(f"{len(ids)} deployments registered in work pool {pool!r}; start workers with:")
+    typer.echo(f"  prefect worker start --pool {pool}")
+
+
 def register(root: typer.Typer) -> None:
     root.command("up")(up_command)
+    root.command("deploy")(deploy_command)

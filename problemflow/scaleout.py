@@ -1,0 +1,62 @@
+"""Scale-out: register every deployment in a process work pool for workers.
+
+With one machine, ``problemflow up`` serves the flows itself. With several,
+run ``problemflow deploy --pool problemflow`` once against the shared Prefect
+server, then start ``prefect worker start --pool problemflow`` on every machine
+that has problemflow installed and the same ``PROBLEMFLOW_DATABASE_URL``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect.deployments.runner import EntrypointType, RunnerDeployment
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_POOL = "problemflow"
+
+
+def module_entrypoint(deployment: RunnerDeployment) -> str:
+    """``flows/x.py:fn`` -> ``flows.x.fn``: workers import the installed package."""
+    if deployment.entrypoint_type == EntrypointType.MODULE_PATH:
+        return deployment.entrypoint
+    file_part, function = deployment.entrypoint.rsplit(":", 1)
+    path = Path(file_part)
+    if not path.is_absolute():
+        path = (Path.cwd() / path).resolve()
+    module = path.relative_to(REPO_ROOT).with_suffix("")
+    return ".".join(module.parts + (function,))
+
+
+def ensure_pool(name: str) -> None:
+    """Create the process work pool if it does not exist yet."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectAlreadyExists
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.create_work_pool(WorkPoolCreate(name=name, type="process"))
+        except ObjectAlreadyExists:
+            pass
+
+
+def deploy_to_pool(pool: str = DEFAULT_POOL) -> list[str]:
+    """Register every deployment in ``pool``; returns the deployment ids."""
+    from prefect import deploy
+
+    from flows.deployments import all_deployments
+
+    ensure_pool(pool)
+    deployments = all_deployments()
+    for deployment in deployments:
+        deployment.entrypoint = module_entrypoint(deployment)
+        deployment._entrypoint_type = EntrypointType.MODULE_PATH
+    ids = deploy(
+        *deployments,
+        work_pool_name=pool,
+        build=False,
+        push=False,
+        print_next_steps_message=False,
+    )
+    return [str(i) for i in ids]

@@ -1,0 +1,125 @@
+"""Driving the Prefect UI the way an operator does, with clear failures.
+
+Fields are found by their visible label; a control that cannot be found fails
+with the label, the page and a screenshot path, not a bare timeout.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Locator, Page
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+class UIError(AssertionError):
+    """A control the test needed was not on the page."""
+
+
+@dataclass
+class Operator:
+    page: Page
+    ui_url: str
+    shots: Path
+    taken: list[Path] = field(default_factory=list)
+
+    def shot(self, name: str) -> Path:
+        path = self.shots / f"{len(self.taken) + 1:02d}-{name}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        self.taken.append(path)
+        return path
+
+    def fail(self, what: str) -> None:
+        path = self.shot("failure")
+        raise UIError(f"{what} (page {self.page.url}; screenshot {path})")
+
+    def find(self, locator: Locator, what: str, timeout: float = 15_000) -> Locator:
+        try:
+            locator.first.wait_for(state="visible", timeout=timeout)
+        except PlaywrightError:
+            self.fail(f"could not find {what}")
+        return locator.first
+
+    # -- deployments -----------------------------------------------------------
+
+    def open_deployment(self, name: str) -> None:
+        self.page.goto(f"{self.ui_url}/deployments", wait_until="networkidle")
+        self.find(self.page.get_by_role("link", name=name, exact=True), f"the deployment {name!r}").click()
+        self.page.wait_for_url("**/deployments/deployment/**")
+        self.shot(f"deployment-{name}")
+
+    def custom_run(self, deployment: str, fields: dict[str, Any]) -> str:
+        """Fill the deployment's parameter form and submit it; returns the run's id."""
+        self.open_deployment(deployment)
+        self.find(self.page.get_by_role("button", name="Run", exact=True), "the Run button").click()
+        self.find(self.page.get_by_text("Custom run", exact=True), "the Custom run menu item").click()
+        self.page.wait_for_url("**/run?**")
+        self.fill_form(self.page, fields)
+        self.shot(f"form-{deployment}")
+        self.find(self.page.get_by_role("button", name="Submit"), "the Submit button").click()
+        self.page.wait_for_url(re.compile(r".*/deployments/deployment/[^/]+(\?.*)?$"))
+        link = self.find(self.page.locator("a[href*='/runs/flow-run/']"), "the new run in the list")
+        run_id = link.get_attribute("href").rstrip("/").split("/")[-1]
+        return run_id
+
+    # -- runs ------------------------------------------------------------------
+
+    def open_run(self, run_id: str) -> None:
+        self.page.goto(f"{self.ui_url}/runs/flow-run/{run_id}", wait_until="networkidle")
+
+    def resume(self, run_id: str, fields: dict[str, Any], name: str, wait_s: float = 90) -> None:
+        """Open a suspended run, wait for its Resume button, fill the form and submit."""
+        self.open_run(run_id)
+        button = self.page.get_by_role("button", name="Resume")
+        for _ in range(int(wait_s)):
+            if button.count():
+                break
+            self.page.wait_for_timeout(1000)
+            self.page.reload(wait_until="networkidle")
+        else:
+            self.fail(f"run {run_id} never showed a Resume button")
+        self.shot(f"suspended-{name}")
+        button.first.click()
+        dialog = self.find(self.page.get_by_role("dialog"), "the Resume dialog")
+        self.fill_form(dialog, fields)
+        self.shot(f"resume-form-{name}")
+        self.find(dialog.get_by_role("button", name="Submit"), "the dialog's Submit button").click()
+        try:
+            dialog.wait_for(state="hidden", timeout=15_000)
+        except PlaywrightError:
+            self.fail(f"the Resume dialog for {name} did not close (invalid input?)")
+
+    # -- forms -----------------------------------------------------------------
+
+    def field_container(self, scope: Page | Locator, label: str) -> Locator:
+        pattern = re.compile(rf"^\s*{re.escape(label)}( \(Optional\))?\s*$")
+        label_el = self.find(scope.locator("label").filter(has_text=pattern), f"the field {label!r}")
+        return label_el
+
+    def fill_form(self, scope: Page | Locator, fields: dict[str, Any]) -> None:
+        for label, value in fields.items():
+            label_el = self.field_container(scope, label)
+            if isinstance(value, bool):
+                switch = label_el.locator("xpath=following::*[@role='switch'][1]")
+                checked = switch.get_attribute("aria-checked") == "true" or switch.get_attribute("data-state") == "checked"
+                if checked != value:
+                    switch.click()
+            elif isinstance(value, Select):
+                label_el.locator("xpath=following::button[normalize-space()!=''][1]").click()
+                self.find(self.page.get_by_role("option", name=value.option, exact=True), f"the option {value.option!r} of {label!r}").click()
+            else:
+                box = label_el.locator("xpath=following::*[self::textarea or self::input][not(@type='checkbox')][1]")
+                box.fill(str(value))
+
+
+@dataclass(frozen=True)
+class Select:
+    """A value picked from a select control."""
+
+    option: str
