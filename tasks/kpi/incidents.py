@@ -11,7 +11,15 @@ from models.enums import Priority
 from models.incident import Incident
 from models.problem import ProblemIncident
 from tasks.kpi.schemas import IncidentVolume, MeanTime, Period, Ratio, Scope, ServiceMtbf, SlaBreach
-from tasks.kpi.sql import HOUR, hours, incident_scope, instant, seconds_between, within
+from tasks.kpi.sql import (
+    HOUR,
+    hours,
+    incident_scope,
+    instant,
+    seconds_between,
+    utc_day,
+    within,
+)
 
 NO_CATEGORY = "(none)"
 
@@ -33,9 +41,18 @@ def volume(*, db_session: Session, period: Period, scope: Scope) -> IncidentVolu
             .order_by(func.count().desc(), category)
         ).all()
     )
+    day = utc_day(Incident.opened_at)
+    by_day = dict(
+        db_session.execute(
+            select(day, func.count()).where(*opened).group_by(day).order_by(day)
+        ).all()
+    )
     ordered = {p.value: by_priority[p.value] for p in Priority if p.value in by_priority}
     return IncidentVolume(
-        total=sum(by_priority.values()), by_priority=ordered, by_category=by_category
+        total=sum(by_priority.values()),
+        by_priority=ordered,
+        by_category=by_category,
+        by_day=by_day,
     )
 
 

@@ -66,6 +66,7 @@ class IncidentVolume(BaseModel):
     total: int = 0
     by_priority: dict[str, int] = Field(default_factory=dict)
     by_category: dict[str, int] = Field(default_factory=dict)
+    by_day: dict[str, int] = Field(default_factory=dict, description="UTC day -> incidents opened")
 
 
 class ServiceMtbf(BaseModel):

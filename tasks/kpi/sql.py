@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Float, and_, exists, literal, select, true
+from sqlalchemy import ColumnElement, Float, String, and_, exists, literal, select, true
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.functions import FunctionElement
@@ -40,6 +40,26 @@ def _seconds_between_sqlite(element, compiler, **kw):
         f"((julianday({compiler.process(end, **kw)}) - "
         f"julianday({compiler.process(start, **kw)})) * 86400.0)"
     )
+
+
+class utc_day(FunctionElement):
+    """The UTC calendar day of a timestamp as ``YYYY-MM-DD`` text."""
+
+    type = String()
+    name = "utc_day"
+    inherit_cache = True
+
+
+@compiles(utc_day)
+def _utc_day_default(element, compiler, **kw):
+    (value,) = list(element.clauses)
+    return f"to_char(({compiler.process(value, **kw)}) AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+
+
+@compiles(utc_day, "sqlite")
+def _utc_day_sqlite(element, compiler, **kw):
+    (value,) = list(element.clauses)
+    return f"date({compiler.process(value, **kw)})"
 
 
 def instant(value: datetime) -> ColumnElement:

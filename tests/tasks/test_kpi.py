@@ -119,6 +119,9 @@ def test_incident_kpis_have_the_known_values(crafted):
     assert kpis.incidents.total == 5
     assert kpis.incidents.by_priority == {"1-critical": 2, "3-moderate": 2, "4-low": 1}
     assert kpis.incidents.by_category == {"database": 2, "network": 2, "(none)": 1}
+    assert kpis.incidents.by_day == {
+        "2026-03-02": 1, "2026-03-03": 1, "2026-03-05": 1, "2026-03-06": 1, "2026-03-08": 1,
+    }
     assert kpis.time_to_acknowledge.count == 3
     assert kpis.time_to_acknowledge.mean_hours == pytest.approx(3.5 / 3)
     # A 3 h, B 6 h, D 10 h, and F opened the week before, resolved after 120 h
