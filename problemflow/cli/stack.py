@@ -27,6 +27,33 @@ def deploy_command(
     typer.echo(f"  prefect worker start --pool {pool}")
 
 
+def demo_command(
+    rounds: int = typer.Option(4, min=3, max=50, help="Times the recurring alert fires and resolves"),
+    prefect_url: str = typer.Option("http://127.0.0.1:4200/api", envvar="PREFECT_API_URL", help="Prefect API of the running stack"),
+) -> None:
+    """With the stack up: replay an alert storm, scan, and show the problem waiting for approval."""
+    import os
+
+    from models.settings import get_settings
+    from problemflow.demo import post_storm, run_scan_deployment, wait_for_suspended_problem_run
+
+    os.environ["PREFECT_API_URL"] = prefect_url
+    settings = get_settings()
+    intake_url = f"http://{settings.intake_host}:{settings.intake_port}"
+    sent = post_storm(intake_url, settings.intake_token, rounds=rounds)
+    typer.echo(f"posted {sent} alerts to {intake_url}")
+    run_scan_deployment()
+    typer.echo("recurrence scan finished")
+    found = wait_for_suspended_problem_run()
+    if found is None:
+        raise typer.Exit(code=1)
+    run_id, name = found
+    ui = prefect_url.removesuffix("/api")
+    typer.echo(f"problem-management run {name} waits for root-cause sign-off:")
+    typer.echo(f"  {ui}/runs/flow-run/{run_id}")
+
+
 def register(root: typer.Typer) -> None:
+    root.command("demo")(demo_command)
     root.command("up")(up_command)
     root.command("deploy")(deploy_command)
