@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -49,6 +49,13 @@ class Settings(BaseSettings):
     intake_port: int = Field(default=4300, ge=1, le=65535)
     intake_token: Optional[str] = Field(default=None, description="Bearer token for alert senders")
     intake_max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # what a "resolved" alert does: resolve the open incident, or only record the alert
+    intake_resolve_policy: Literal["resolve", "record"] = "resolve"
+    intake_batch_max: int = Field(default=1000, ge=1, le=100_000, description="alerts per commit at most")
+    intake_write_timeout_seconds: float = Field(default=30, gt=0, description="then 503")
+    intake_retry_after_seconds: int = Field(default=5, ge=1, description="Retry-After sent with 503")
+    # run the response step (KEDB match, escalation) for new incidents in the intake process
+    intake_respond: bool = True
 
     # recurrence
     recurrence_threshold: int = Field(default=3, ge=2, description="incidents in a group to open a problem")
