@@ -1,0 +1,383 @@
+"""An in-memory index of the known errors that may match new incidents.
+
+Built once per database and kept for the life of the process; before each
+search a cheap query (row count and newest ``updated_at``) tells whether the
+KEDB changed, and only a change to what matching looks at (text, signature,
+state, validity) rebuilds it. Scoring is vectorised with numpy over all known
+errors at once; :meth:`KedbIndex.score_one` is the same scoring written per
+known error, used to check the index and as the brute-force baseline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import re
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Optional
+
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from models.enums import KnownErrorState
+from models.kedb import KnownError
+
+logger = logging.getLogger("problemflow.kedb")
+
+ELIGIBLE = (KnownErrorState.published.value, KnownErrorState.fixed.value)
+
+# How much each signal says on its own; evidence combines as 1 - prod(1 - c).
+WEIGHTS = {
+    "fingerprint": 0.95,
+    "labels": 0.6,
+    "service": 0.35,
+    "category": 0.15,
+    "subcategory": 0.2,
+    "symptom": 0.3,
+    "keywords": 0.6,
+    "text": 0.8,
+}
+# Multipliers for evidence against a known error.
+PENALTIES = {"service_mismatch": 0.6, "label_conflict": 0.6, "fixed": 0.9}
+KEYWORDS_FOR_FULL_CREDIT = 3
+MAX_KEYWORD_WORDS = 6
+
+_WORD = re.compile(r"\w+")
+
+
+def words(text: str) -> tuple[str, ...]:
+    return tuple(_WORD.findall(text.casefold()))
+
+
+def _fold(value: Any) -> Optional[str]:
+    return str(value).strip().casefold() if value not in (None, "") else None
+
+
+@dataclass(frozen=True)
+class Query:
+    """What is known about an incident, normalised for matching."""
+
+    text: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    service: Optional[str] = None
+    category: Optional[str] = None
+    subcategory: Optional[str] = None
+    symptom: Optional[str] = None
+    fingerprint: Optional[str] = None
+
+    @classmethod
+    def build(cls, *, text="", labels=None, service=None, category=None, subcategory=None,
+              symptom=None, fingerprint=None) -> "Query":
+        return cls(
+            text=text or "",
+            labels={str(k): str(v) for k, v in (labels or {}).items()},
+            service=_fold(service),
+            category=_fold(category),
+            subcategory=_fold(subcategory),
+            symptom=_fold(symptom),
+            fingerprint=str(fingerprint) if fingerprint else None,
+        )
+
+    def keyword_grams(self) -> set[tuple[str, ...]]:
+        tokens = words(self.text)
+        return {
+            tokens[i:i + n]
+            for n in range(1, MAX_KEYWORD_WORDS + 1)
+            for i in range(len(tokens) - n + 1)
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Doc:
+    """One known error's signature, normalised."""
+
+    id: int
+    title: str
+    fixed: bool
+    valid_until: float
+    fingerprints: frozenset[str]
+    labels: dict[str, str]
+    services: frozenset[str]
+    category: Optional[str]
+    subcategory: Optional[str]
+    symptom: Optional[str]
+    keywords: tuple[tuple[str, ...], ...]
+
+
+def _doc(row) -> Doc:
+    sig = row.signature or {}
+    valid = row.valid_until
+    if valid is not None and valid.tzinfo is None:
+        valid = valid.replace(tzinfo=timezone.utc)
+    keywords = tuple(dict.fromkeys(w for w in (words(k)[:MAX_KEYWORD_WORDS] for k in sig.get("keywords", [])) if w))
+    return Doc(
+        id=row.id,
+        title=row.title,
+        fixed=row.state == KnownErrorState.fixed.value,
+        valid_until=valid.timestamp() if valid else math.inf,
+        fingerprints=frozenset(str(f) for f in sig.get("fingerprints", [])),
+        labels={str(k): str(v) for k, v in (sig.get("labels") or {}).items()},
+        services=frozenset(s for s in (_fold(s) for s in sig.get("services", [])) if s),
+        category=_fold(sig.get("category")),
+        subcategory=_fold(sig.get("subcategory")),
+        symptom=_fold(sig.get("symptom")),
+        keywords=keywords,
+    )
+
+
+def _document_text(row) -> str:
+    sig = row.signature or {}
+    return "\n".join([row.title, row.symptoms or "", " ".join(sig.get("keywords", [])),
+                      sig.get("symptom") or ""])
+
+
+def _content_hash(row) -> str:
+    payload = json.dumps(
+        [row.title, row.symptoms, row.state, row.signature,
+         row.valid_until.isoformat() if row.valid_until else None],
+        sort_keys=True, default=str,
+    )
+    return hashlib.blake2b(payload.encode(), digest_size=12).hexdigest()
+
+
+_COLUMNS = (KnownError.id, KnownError.title, KnownError.symptoms, KnownError.state,
+            KnownError.signature, KnownError.valid_until, KnownError.updated_at)
+
+
+def _postings(lists: dict) -> dict:
+    return {k: np.fromiter(v, dtype=np.int64, count=len(v)) for k, v in lists.items()}
+
+
+class KedbIndex:
+    """Every eligible known error, indexed by each signal."""
+
+    def __init__(self, rows: list, stamp: tuple):
+        self.stamp = stamp
+        self.hashes = {r.id: _content_hash(r) for r in rows}
+        self.newest = max((r.updated_at for r in rows), default=None)
+        eligible = [r for r in rows if r.state in ELIGIBLE]
+        self.docs = [_doc(r) for r in eligible]
+        n = self.size = len(self.docs)
+        self.ids = np.array([d.id for d in self.docs], dtype=np.int64)
+        self.valid_until = np.array([d.valid_until for d in self.docs], dtype=np.float64)
+        self.fixed = np.array([d.fixed for d in self.docs], dtype=bool)
+        self.n_labels = np.array([len(d.labels) for d in self.docs], dtype=np.float64)
+        self.n_keywords = np.array(
+            [min(len(d.keywords), KEYWORDS_FOR_FULL_CREDIT) for d in self.docs], dtype=np.float64
+        )
+        self.has_services = np.array([bool(d.services) for d in self.docs], dtype=bool)
+        lists: dict[str, dict] = {k: {} for k in
+                                  ("fingerprint", "label", "label_key", "service", "category",
+                                   "subcategory", "symptom", "keyword")}
+        for i, d in enumerate(self.docs):
+            for f in d.fingerprints:
+                lists["fingerprint"].setdefault(f, []).append(i)
+            for k, v in d.labels.items():
+                lists["label"].setdefault((k, v), []).append(i)
+                lists["label_key"].setdefault(k, []).append(i)
+            for s in d.services:
+                lists["service"].setdefault(s, []).append(i)
+            for name in ("category", "subcategory", "symptom"):
+                value = getattr(d, name)
+                if value:
+                    lists[name].setdefault(value, []).append(i)
+            for kw in d.keywords:
+                lists["keyword"].setdefault(kw, []).append(i)
+        self.postings = {name: _postings(v) for name, v in lists.items()}
+        self.vectorizer: Optional[TfidfVectorizer] = None
+        self.matrix = None  # documents x terms, l2-normalised rows
+        self.terms_by_doc = None  # terms x documents, for the query's terms only
+        if n:
+            vectorizer = TfidfVectorizer(sublinear_tf=True, stop_words="english", dtype=np.float32)
+            try:
+                self.matrix = vectorizer.fit_transform([_document_text(r) for r in eligible]).tocsr()
+                self.vectorizer = vectorizer
+                self.terms_by_doc = self.matrix.T.tocsr()
+            except ValueError:  # nothing but stop words anywhere
+                self.vectorizer = None
+
+    # ---- scoring -------------------------------------------------------
+
+    def _text_vector(self, text: str):
+        if self.vectorizer is None or not text.strip():
+            return None
+        vector = self.vectorizer.transform([text])
+        return vector if vector.nnz else None
+
+    def score_all(self, query: Query, now: float) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Scores of every indexed known error, and each signal's contribution."""
+        n = self.size
+        parts: dict[str, np.ndarray] = {}
+        p = self.postings
+
+        def flag(name: str, key) -> None:
+            hit = p[name].get(key) if key is not None else None
+            if hit is not None:
+                values = np.zeros(n, dtype=np.float64)
+                values[hit] = WEIGHTS[name]
+                parts[name] = values
+
+        flag("fingerprint", query.fingerprint)
+        flag("service", query.service)
+        flag("category", query.category)
+        flag("subcategory", query.subcategory)
+        flag("symptom", query.symptom)
+        conflicts = None
+        if query.labels:
+            matched = np.zeros(n, dtype=np.float64)
+            conflicts = np.zeros(n, dtype=np.int32)
+            for k, v in query.labels.items():
+                hit = p["label"].get((k, v))
+                if hit is not None:
+                    matched[hit] += 1
+                    conflicts[hit] -= 1
+                keyed = p["label_key"].get(k)
+                if keyed is not None:
+                    conflicts[keyed] += 1
+            with np.errstate(divide="ignore", invalid="ignore"):
+                parts["labels"] = np.where(self.n_labels > 0, matched / self.n_labels, 0.0) * WEIGHTS["labels"]
+        if query.text:
+            found = np.zeros(n, dtype=np.float64)
+            any_found = False
+            for gram in query.keyword_grams():
+                hit = p["keyword"].get(gram)
+                if hit is not None:
+                    found[hit] += 1
+                    any_found = True
+            if any_found:
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    share = np.where(self.n_keywords > 0, np.minimum(found / self.n_keywords, 1.0), 0.0)
+                parts["keywords"] = share * WEIGHTS["keywords"]
+            vector = self._text_vector(query.text)
+            if vector is not None:
+                sims = vector @ self.terms_by_doc
+                values = np.zeros(n, dtype=np.float64)
+                values[sims.indices] = np.clip(sims.data, 0.0, 1.0) * WEIGHTS["text"]
+                parts["text"] = values
+        miss = np.ones(n, dtype=np.float64)
+        for values in parts.values():
+            miss *= 1.0 - values
+        score = 1.0 - miss
+        if query.service is not None:
+            service_hit = parts.get("service")
+            mismatch = self.has_services if service_hit is None else self.has_services & (service_hit == 0)
+            score[mismatch] *= PENALTIES["service_mismatch"]
+        if conflicts is not None:
+            score[conflicts > 0] *= PENALTIES["label_conflict"]
+        score[self.fixed] *= PENALTIES["fixed"]
+        score[self.valid_until <= now] = 0.0
+        return score, parts
+
+    def top(self, query: Query, k: int, now: float, min_score: float = 0.0) -> list[tuple[int, float, dict]]:
+        """The ``k`` best (index position, score, signals), best first, ties to the newest."""
+        if not self.size:
+            return []
+        score, parts = self.score_all(query, now)
+        keep = np.flatnonzero(score > min_score)
+        if keep.size > k:
+            keep = keep[np.argpartition(-score[keep], k - 1)[:k]]
+            # the k-th score may tie with others left out: take every tie, then cut
+            cutoff = score[keep].min()
+            keep = np.flatnonzero(score >= cutoff)
+        order = keep[np.lexsort((-self.ids[keep], -score[keep]))][:k]
+        return [(int(i), float(score[i]), self._signals(i, parts)) for i in order]
+
+    def _signals(self, i: int, parts: dict[str, np.ndarray]) -> dict:
+        return {name: round(float(values[i]), 4) for name, values in parts.items() if values[i] > 0}
+
+    def score_one(self, i: int, query: Query, now: float, vector=None, grams=None) -> tuple[float, dict]:
+        """The same score for one known error, computed on its own (brute force)."""
+        d = self.docs[i]
+        signals: dict[str, float] = {}
+        if query.fingerprint and query.fingerprint in d.fingerprints:
+            signals["fingerprint"] = WEIGHTS["fingerprint"]
+        for name in ("service", "category", "subcategory", "symptom"):
+            value = getattr(query, name)
+            present = (value in d.services) if name == "service" else (value is not None and value == getattr(d, name))
+            if value is not None and present:
+                signals[name] = WEIGHTS[name]
+        conflict = False
+        if query.labels and d.labels:
+            matched = sum(1 for k, v in query.labels.items() if d.labels.get(k) == v)
+            conflict = any(k in d.labels and d.labels[k] != v for k, v in query.labels.items())
+            if matched:
+                signals["labels"] = matched / len(d.labels) * WEIGHTS["labels"]
+        if query.text and d.keywords:
+            grams = query.keyword_grams() if grams is None else grams
+            found = sum(1 for kw in d.keywords if kw in grams)
+            if found:
+                signals["keywords"] = min(found / min(len(d.keywords), KEYWORDS_FOR_FULL_CREDIT), 1.0) * WEIGHTS["keywords"]
+        if vector is not None:
+            cosine = float(vector.multiply(self.matrix[i]).sum())
+            if cosine > 0:
+                signals["text"] = min(cosine, 1.0) * WEIGHTS["text"]
+        miss = 1.0
+        for value in signals.values():
+            miss *= 1.0 - value
+        score = 1.0 - miss
+        if query.service is not None and d.services and "service" not in signals:
+            score *= PENALTIES["service_mismatch"]
+        if conflict:
+            score *= PENALTIES["label_conflict"]
+        if d.fixed:
+            score *= PENALTIES["fixed"]
+        if d.valid_until <= now:
+            score = 0.0
+        return score, {k: round(v, 4) for k, v in signals.items()}
+
+    def brute_force(self, query: Query, k: int, now: float, min_score: float = 0.0):
+        """Score every known error one by one (the baseline the index is measured against)."""
+        vector = self._text_vector(query.text) if query.text else None
+        grams = query.keyword_grams() if query.text else set()
+        scored = []
+        for i in range(self.size):
+            score, signals = self.score_one(i, query, now, vector, grams)
+            if score > min_score:
+                scored.append((-score, -self.docs[i].id, i, score, signals))
+        scored.sort()
+        return [(i, score, signals) for _, _, i, score, signals in scored[:k]]
+
+
+# ---- one index per database, refreshed when the KEDB changes ------------
+
+_lock = threading.Lock()
+_indexes: dict[str, KedbIndex] = {}
+
+
+def _stamp(db_session: Session) -> tuple:
+    count, newest = db_session.execute(select(func.count(KnownError.id), func.max(KnownError.updated_at))).one()
+    return count, newest
+
+
+def get_index(db_session: Session) -> KedbIndex:
+    """The index for this session's database, rebuilt only when matching content changed."""
+    key = str(db_session.get_bind().url)
+    stamp = _stamp(db_session)
+    index = _indexes.get(key)
+    if index is not None and index.stamp == stamp:
+        return index
+    with _lock:
+        index = _indexes.get(key)
+        if index is not None and index.stamp == stamp:
+            return index
+        if index is not None and stamp[0] == len(index.hashes) and index.newest is not None:
+            changed = db_session.execute(select(*_COLUMNS).where(KnownError.updated_at >= index.newest)).all()
+            if all(index.hashes.get(r.id) == _content_hash(r) for r in changed):
+                index.stamp = stamp  # only counters or timestamps moved
+                index.newest = stamp[1]
+                return index
+        rows = db_session.execute(select(*_COLUMNS)).all()
+        index = KedbIndex(rows, stamp)
+        _indexes[key] = index
+        logger.info("KEDB index built: %d known errors, %d eligible", len(rows), index.size)
+        return index
+
+
+def now_ts() -> float:
+    return datetime.now(timezone.utc).timestamp()
