@@ -239,6 +239,8 @@ class ProblemTaskRead(BaseModel):
 
 
 class FactorIn(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     category: FactorCategory
     description: str = Field(min_length=1, max_length=2000)
 

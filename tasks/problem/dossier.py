@@ -1,0 +1,110 @@
+"""Reading one problem's records for its documents, then writing and publishing them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import task
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models.audit import AuditEventRead
+from models.base import utcnow
+from models.change import ApprovalRead, ChangeRequestRead
+from models.incident import IncidentRead
+from models.kedb import KnownErrorRead, Workaround, WorkaroundRead
+from models.problem import ProblemIncidentRead, ProblemRead, ProblemTaskRead, RootCauseRead
+from models.review import Review, ReviewRead
+from models.services import audit, changes, kedb, problems
+from models.settings import get_settings
+from tasks.documents import RENDERERS, Dossier, Rendered, publish_artifact, write_document
+from tasks.problem.common import STEP_OPTIONS, run_step
+
+
+def gather(*, db_session: Session, problem_id: int) -> Dossier:
+    """Every record of the problem, as read models."""
+    problem = problems.get_or_raise(db_session=db_session, problem_id=problem_id)
+    known_error = kedb.get_for_problem(db_session=db_session, problem_id=problem.id)
+    workaround = db_session.scalar(select(Workaround).where(Workaround.problem_id == problem.id))
+    review = db_session.scalar(select(Review).where(Review.problem_id == problem.id))
+    return Dossier(
+        problem=ProblemRead.model_validate(problem),
+        incidents=[IncidentRead.model_validate(i) for i in problems.linked_incidents(db_session=db_session, problem=problem)],
+        links=[ProblemIncidentRead.model_validate(l) for l in sorted(problem.incident_links, key=lambda l: l.incident_id)],
+        plan=[ProblemTaskRead.model_validate(t).model_copy(update={"depends_on_keys": [d.key for d in t.depends_on]})
+              for t in problem.tasks],
+        analysis=RootCauseRead.model_validate(problem.analysis) if problem.analysis else None,
+        workaround=WorkaroundRead.model_validate(workaround) if workaround else None,
+        known_error=KnownErrorRead.model_validate(known_error) if known_error else None,
+        changes=[ChangeRequestRead.model_validate(c)
+                 for c in sorted(changes.list(db_session=db_session, problem_id=problem.id), key=lambda c: c.attempt)],
+        approvals=[ApprovalRead.model_validate(a) for a in changes.approvals_for(db_session=db_session, problem_id=problem.id)],
+        review=ReviewRead.model_validate(review) if review else None,
+        audit=[AuditEventRead.model_validate(e) for e in audit.list_for(
+            db_session=db_session, record_type=problems.RECORD, record_id=problem.id)],
+        roles=get_settings().roles,
+        generated_at=utcnow(),
+    )
+
+
+def render_documents(*, db_session: Session, problem_id: int, names: list[str]) -> list[Rendered]:
+    dossier = gather(db_session=db_session, problem_id=problem_id)
+    return [RENDERERS[name](dossier) for name in names]
+
+
+def write_and_publish(rendered: list[Rendered], output_dir: Path | None = None, publish: bool = True) -> list[str]:
+    """Write each document under the output directory; publish it as an artifact
+    when running inside Prefect. Returns the paths written."""
+    written = []
+    for doc in rendered:
+        written += [str(p) for p in write_document(doc, output_dir)]
+        if publish:
+            publish_artifact(doc)
+    return written
+
+
+@task(name="documents", **STEP_OPTIONS)
+def documents_task(problem_id: int, names: list[str], stage: str) -> list[str]:
+    """Render, write and publish the named documents of the problem."""
+    return write_and_publish(run_step(render_documents, problem_id=problem_id, names=names))
+
+
+INSTRUCTIONS = {
+    "root-cause": "Enter the root cause, the five whys, contributing factors, the workaround and the plan, "
+                  "then sign off as a **problem manager**. Turn *approve* off to send the analysis back.",
+    "change": "Approve or reject the change as a **change approver**. Any rejection rejects; choose whether "
+              "the problem goes back to planning or is closed as risk accepted.",
+    "closure": "Close the problem as a **problem manager**: choose the closure code and enter the lessons "
+               "learned for the post-implementation review.",
+}
+HEADINGS = {"root-cause": "Root-cause sign-off", "change": "Change approval", "closure": "Closure"}
+
+
+def gate_brief(*, db_session: Session, problem_id: int, gate: str) -> str:
+    """The Markdown shown above the gate's form: what the approver decides on."""
+    from tasks.documents import render_gate_brief
+
+    d = gather(db_session=db_session, problem_id=problem_id)
+    facts: list[tuple[str, object]] = [
+        ("Incidents", len(d.incidents)),
+        ("Services", ", ".join(sorted({i.service for i in d.incidents if i.service})) or "-"),
+    ]
+    if gate == "root-cause" and d.analysis is not None:
+        evidence = d.analysis.evidence
+        facts += [("Timeline entries", len(evidence.get("timeline", []))),
+                  ("Related incidents not linked", len(evidence.get("related", [])))]
+    if gate == "change" and d.changes:
+        c = d.changes[-1]
+        facts += [("Change", f"{c.number} (attempt {c.attempt})"), ("Title", c.title), ("Risk", c.risk.value),
+                  ("Implementation plan", c.implementation_plan or "-"), ("Back-out plan", c.backout_plan or "-")]
+    if gate == "closure":
+        facts += [("Root cause", d.problem.root_cause_summary or "-"),
+                  ("Known error", d.known_error.number if d.known_error else "-"),
+                  ("Verification until", str(d.problem.verify_until or "-"))]
+    return render_gate_brief(heading=HEADINGS[gate], problem=d.problem, facts=facts, instructions=INSTRUCTIONS[gate])
+
+
+@task(name="gate-brief", **STEP_OPTIONS)
+def gate_brief_task(problem_id: int, gate: str, round_key: str) -> str:
+    """What the approver sees above the gate's form."""
+    return run_step(gate_brief, problem_id=problem_id, gate=gate)
