@@ -1,0 +1,132 @@
+"""The intake service: alert webhooks in, incidents out, durably, fast."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from typing import Optional
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import Response
+from sqlalchemy.orm import sessionmaker
+
+from models.alert import AlertOutcome
+from models.db import get_engine
+from models.settings import Settings, get_settings
+from problemflow import __version__
+from problemflow.intake import alertmanager, errors, generic, grafana, metrics, pagerduty
+from problemflow.intake.common import IntakeAnswer, NormalAlert, answer
+from problemflow.intake.guard import Guard, token_matches
+from problemflow.intake.responder import Responder, load_respond
+from problemflow.intake.writer import GroupWriter
+
+logger = logging.getLogger("problemflow.intake")
+
+DESCRIPTION = """\
+Receives monitoring alerts and turns them into incidents: deduplicated on the
+sender's fingerprint, triaged (category, assignment group, priority), linked to
+earlier incidents when they recur, resolved when the sender says so.
+
+**A 2xx answer means every alert of the request is stored.** When the database
+cannot be reached the answer is 503 with `Retry-After`, and nothing is stored.
+
+Authenticate with `Authorization: Bearer <PROBLEMFLOW_INTAKE_TOKEN>`.
+"""
+
+
+async def _ingest(request: Request, source: str, alerts: list[NormalAlert]):
+    state = request.app.state
+    results = await state.writer.submit(alerts, timeout=state.settings.intake_write_timeout_seconds)
+    metrics.RECEIVED.labels(source).inc(len(alerts))
+    duplicates = sum(1 for outcome, _ in results if outcome == AlertOutcome.deduplicated)
+    if duplicates:
+        metrics.DEDUPLICATED.labels(source).inc(duplicates)
+    return results
+
+
+def create_app(settings: Optional[Settings] = None) -> FastAPI:
+    """The ASGI app; uvicorn calls it as a factory (``--factory``) in each worker."""
+    settings = settings or get_settings()
+    engine = get_engine(settings.database_url)
+    sessions = sessionmaker(bind=engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        responder = Responder(sessions, load_respond() if settings.intake_respond else None)
+        writer = GroupWriter(
+            sessions,
+            policy=settings.intake_resolve_policy,
+            max_batch=settings.intake_batch_max,
+            on_created=responder.submit,
+            on_batch=metrics.observe_batch,
+        )
+        app.state.writer, app.state.responder = writer, responder
+        writer.start()
+        responder.start()
+        try:
+            yield
+        finally:
+            writer.stop()
+            responder.stop()
+
+    app = FastAPI(
+        title="problemflow intake",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.database = metrics.DatabaseCollector(engine)
+    errors.install(app)
+    app.add_middleware(Guard, token=settings.intake_token, max_body_bytes=settings.intake_max_body_bytes)
+
+    @app.post("/v1/alerts/alertmanager", response_model=IntakeAnswer, tags=["alerts"])
+    async def receive_alertmanager(webhook: alertmanager.AlertmanagerWebhook, request: Request):
+        """Prometheus Alertmanager webhook receiver (payload version 4)."""
+        alerts = alertmanager.to_alerts(webhook)
+        return answer(alerts, await _ingest(request, alertmanager.SOURCE, alerts))
+
+    @app.post("/v1/alerts/grafana", response_model=IntakeAnswer, tags=["alerts"])
+    async def receive_grafana(webhook: grafana.GrafanaWebhook, request: Request):
+        """Grafana alerting webhook contact point."""
+        alerts = grafana.to_alerts(webhook)
+        return answer(alerts, await _ingest(request, grafana.SOURCE, alerts))
+
+    @app.post(
+        "/v1/alerts/pagerduty",
+        response_model=pagerduty.PagerDutyAnswer,
+        status_code=202,
+        tags=["alerts"],
+    )
+    async def receive_pagerduty(event: pagerduty.PagerDutyEvent, request: Request):
+        """PagerDuty Events API v2 (`trigger`, `acknowledge`, `resolve`), answered as PagerDuty does."""
+        if request.scope.get("state", {}).get("auth_pending") and not token_matches(
+            event.routing_key, settings.intake_token or ""
+        ):
+            metrics.REJECTED.labels(pagerduty.SOURCE, "auth").inc()
+            raise HTTPException(401, "neither a bearer token nor a routing_key matching the intake token")
+        alert = pagerduty.to_alert(event)
+        await _ingest(request, pagerduty.SOURCE, [alert])
+        return pagerduty.PagerDutyAnswer(status="success", message="Event processed", dedup_key=alert.fingerprint)
+
+    @app.post("/v1/alerts/generic", response_model=IntakeAnswer, tags=["alerts"])
+    async def receive_generic(batch: generic.GenericAlerts, request: Request):
+        """Alerts in problemflow's own format (see the schema below)."""
+        alerts = generic.to_alerts(batch)
+        return answer(alerts, await _ingest(request, generic.SOURCE, alerts))
+
+    @app.get("/healthz", tags=["service"])
+    async def healthz():
+        """Liveness: the process answers and its writer thread runs."""
+        if not app.state.writer.running:
+            raise HTTPException(503, "the writer thread has stopped")
+        return {"status": "ok"}
+
+    @app.get("/metrics", tags=["service"], response_class=Response)
+    def metrics_endpoint():
+        """Prometheus text exposition."""
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        return Response(metrics.render(app.state.database), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,130 @@
+"""What every source format is turned into, and the answers the intake gives."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable, Mapping, Optional
+
+from pydantic import BaseModel, Field
+
+from models.alert import AlertOutcome, AlertStatus
+from models.incident import NUMBER_PREFIX, IncidentCreate, format_number
+
+logger = logging.getLogger("problemflow.intake")
+
+# Alertmanager and Grafana send this for "not ended yet"
+_NO_TIME_BEFORE = datetime(1971, 1, 1, tzinfo=timezone.utc)
+
+
+def clean(text: str, limit: int) -> str:
+    """Text that every database accepts: no NUL, no lone surrogates, at most ``limit`` chars."""
+    if not text.isascii():
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    return text[:limit]
+
+
+def real_time(value: Optional[datetime]) -> Optional[datetime]:
+    """A sender's timestamp, or None for the zero time meaning "unset"."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value if value >= _NO_TIME_BEFORE else None
+
+
+@dataclass(slots=True)
+class NormalAlert:
+    """One alert from any source, ready for the writer."""
+
+    source: str
+    fingerprint: str
+    status: AlertStatus
+    payload: dict[str, Any]
+    incident_in: Optional[IncidentCreate] = None  # set for firing alerts only
+
+
+def _load_triage() -> Callable[[IncidentCreate], IncidentCreate]:
+    try:
+        from tasks.incident import triage
+    except ImportError:  # the incident steps are not installed: keep the alert as mapped
+        logger.warning("tasks.incident.triage is not available; alerts are stored untriaged")
+        return lambda incident_in: incident_in
+    return getattr(triage, "fn", triage)
+
+
+_triage: Optional[Callable[[IncidentCreate], IncidentCreate]] = None
+
+
+def triage(incident_in: IncidentCreate) -> IncidentCreate:
+    """Owner, category, assignment group and impact / urgency by the incident rules."""
+    global _triage
+    if _triage is None:
+        _triage = _load_triage()
+    return _triage(incident_in)
+
+
+def incident_for(
+    *,
+    source: str,
+    fingerprint: str,
+    labels: Mapping[str, str],
+    annotations: Mapping[str, str],
+    started_at: Optional[datetime] = None,
+    title: Optional[str] = None,
+    description: Optional[str] = None,
+    service: Optional[str] = None,
+) -> IncidentCreate:
+    """The incident an alert opens, triaged."""
+    title = (
+        title
+        or annotations.get("summary")
+        or annotations.get("title")
+        or labels.get("alertname")
+        or f"{source} alert {fingerprint}"
+    )
+    if description is None:
+        description = annotations.get("description") or annotations.get("message") or ""
+        runbook = annotations.get("runbook_url")
+        if runbook:
+            description = f"{description}\n\nRunbook: {runbook}".strip()
+    incident_in = IncidentCreate(
+        title=clean(title, 500).strip() or f"{source} alert",
+        description=clean(description, 20_000),
+        source=source,
+        fingerprint=fingerprint,
+        labels={clean(k, 200): clean(v, 2000) for k, v in labels.items()},
+        # service and configuration item come from the labels in triage (identify rules)
+        service=clean(service, 200) if service else None,
+        opened_at=real_time(started_at),
+    )
+    return triage(incident_in)
+
+
+class AlertResult(BaseModel):
+    fingerprint: str = Field(description="The identity the alert was deduplicated on")
+    outcome: AlertOutcome = Field(description="What was done with it")
+    incident: Optional[str] = Field(default=None, description="The incident number, e.g. INC0000042")
+
+
+class IntakeAnswer(BaseModel):
+    """Every alert in the request was stored before this answer was sent."""
+
+    status: str = Field(default="stored", examples=["stored"])
+    alerts: list[AlertResult]
+
+
+def answer(alerts: list[NormalAlert], stored: list[tuple[AlertOutcome, Optional[int]]]) -> IntakeAnswer:
+    return IntakeAnswer(
+        alerts=[
+            AlertResult(
+                fingerprint=alert.fingerprint,
+                outcome=outcome,
+                incident=format_number(NUMBER_PREFIX, incident_id) if incident_id else None,
+            )
+            for alert, (outcome, incident_id) in zip(alerts, stored)
+        ]
+    )

@@ -1,0 +1,117 @@
+"""The response step for new incidents, run off the request path.
+
+A thread in the intake process runs ``tasks.incident.respond`` (KEDB match,
+escalation of P1/P2 through a Prefect event) for each incident the writer
+created. On start it first sweeps open incidents whose ``responded_at`` is
+still empty, so incidents stored just before a crash are answered too.
+``respond`` is idempotent, so a sweep that overlaps another worker's is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from typing import Callable, Optional
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models.incident import Incident
+from models.services import incidents
+
+logger = logging.getLogger("problemflow.intake.responder")
+
+RespondFn = Callable[..., object]
+
+
+def load_respond() -> Optional[RespondFn]:
+    try:
+        from tasks.incident import respond
+    except ImportError:
+        logger.warning("tasks.incident.respond is not available; new incidents wait for the next start")
+        return None
+    return getattr(respond, "fn", respond)
+
+
+class Responder:
+    def __init__(
+        self,
+        session_factory: Callable[[], Session],
+        respond: Optional[RespondFn],
+        *,
+        retries: int = 3,
+        retry_delay: float = 2.0,
+    ):
+        self._session_factory = session_factory
+        self._respond = respond
+        self._retries = retries
+        self._retry_delay = retry_delay
+        self._queue: queue.SimpleQueue[Optional[int]] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="intake-responder", daemon=True)
+        self.responded = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self._respond is not None
+
+    def start(self) -> None:
+        if self.enabled:
+            self._thread.start()
+
+    def stop(self, timeout: float = 10) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join(timeout)
+
+    def submit(self, incident_ids: list[int]) -> None:
+        if self.enabled:
+            for incident_id in incident_ids:
+                self._queue.put(incident_id)
+
+    def sweep(self) -> int:
+        """Queue every open incident not yet responded to; returns how many."""
+        session = self._session_factory()
+        try:
+            ids = list(
+                session.scalars(
+                    select(Incident.id)
+                    .where(Incident.responded_at.is_(None), Incident.state.in_(incidents.OPEN_STATES))
+                    .order_by(Incident.id)
+                )
+            )
+        finally:
+            session.close()
+        self.submit(ids)
+        return len(ids)
+
+    def _run(self) -> None:
+        try:
+            swept = self.sweep()
+            if swept:
+                logger.info("responding to %d incident(s) left from before", swept)
+        except Exception:  # noqa: BLE001 - the database may be down at start; new work still flows
+            logger.exception("could not sweep incidents awaiting a response")
+        while True:
+            incident_id = self._queue.get()
+            if incident_id is None:
+                return
+            self._respond_one(incident_id)
+
+    def _respond_one(self, incident_id: int) -> None:
+        for attempt in range(1, self._retries + 1):
+            session = self._session_factory()
+            try:
+                self._respond(db_session=session, incident_id=incident_id)
+                session.commit()
+                self.responded += 1
+                return
+            except Exception:  # noqa: BLE001 - logged; the next start's sweep tries again
+                session.rollback()
+                if attempt == self._retries:
+                    logger.exception("respond failed for incident %s; left for the next sweep", incident_id)
+                    return
+                time.sleep(self._retry_delay * attempt)
+            finally:
+                session.close()

@@ -1,0 +1,276 @@
+"""Storing a batch of alerts in one transaction: dedup, recurrence, resolution.
+
+For each alert, in arrival order:
+
+* firing, nothing open for its (source, fingerprint): a new incident, linked to the
+  last resolved one of the same fingerprint as a recurrence when there is one;
+* firing, an incident open: an occurrence of it;
+* resolved: the open incident is resolved (policy ``resolve``) or the alert is
+  only recorded (policy ``record``);
+* acknowledged (PagerDuty): a new incident moves to in progress.
+
+Creation is bulk: one INSERT ... ON CONFLICT DO NOTHING for the batch on the
+partial unique index of open fingerprints, so a concurrent writer (another
+worker) that opened the same incident first wins and this alert becomes an
+occurrence of it. Creation follows ``models.services.incidents.create``:
+priority by the ITIL matrix, an audit event per incident. Occurrences,
+resolutions and acknowledgements go through the incident services.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, Optional
+
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from models.alert import AlertEvent, AlertOutcome, AlertStatus
+from models.audit import AuditEvent
+from models.base import utcnow
+from models.enums import IncidentState
+from models.incident import Incident
+from models.services import incidents
+from models.states import priority_for
+from problemflow.intake.common import NormalAlert
+
+ResolvePolicy = Literal["resolve", "record"]
+ACTOR = "intake"
+OPEN_WHERE = text("fingerprint IS NOT NULL AND state IN ('new', 'in_progress', 'on_hold')")
+CLOSED_STATES = (IncidentState.resolved.value, IncidentState.closed.value)
+_INCIDENT = Incident.__table__
+_CREATE_EXCLUDE = {"depends_on", "opened_at"}
+
+Key = tuple[str, str]
+
+
+class ConcurrentChange(RuntimeError):
+    """Another writer changed an incident this batch depends on; write the batch again."""
+
+
+@dataclass(slots=True)
+class _Pending:
+    """An incident to create in this batch."""
+
+    alert: NormalAlert
+    recurrence_of: Optional[int]
+    occurrences: int = 1
+    last_at: Optional[datetime] = None
+    incident_id: Optional[int] = None  # set once inserted (or found open by a concurrent writer)
+    lost_race: bool = False
+
+
+@dataclass(slots=True)
+class Stored:
+    outcome: AlertOutcome
+    target: "Incident | _Pending | int | None"
+
+    @property
+    def incident_id(self) -> Optional[int]:
+        target = self.target
+        if isinstance(target, _Pending):
+            return target.incident_id
+        if isinstance(target, Incident):
+            return target.id
+        return target
+
+    @property
+    def final_outcome(self) -> AlertOutcome:
+        if isinstance(self.target, _Pending) and self.target.lost_race and self.outcome in (
+            AlertOutcome.created,
+            AlertOutcome.recurrence,
+        ):
+            return AlertOutcome.deduplicated
+        return self.outcome
+
+
+@dataclass
+class BatchResult:
+    results: list[tuple[AlertOutcome, Optional[int]]]
+    created: list[int] = field(default_factory=list)
+
+
+def _insert_for(db_session: Session):
+    name = db_session.get_bind().dialect.name
+    return (postgresql.insert if name == "postgresql" else sqlite.insert)(_INCIDENT)
+
+
+class _Batch:
+    def __init__(self, db_session: Session, alerts: list[NormalAlert], policy: ResolvePolicy):
+        self.db = db_session
+        self.alerts = alerts
+        self.policy = policy
+        self.now = utcnow()
+        self.open: dict[Key, Incident | _Pending] = {}
+        self.last_closed: dict[Key, int] = {}
+        self.pending: list[_Pending] = []
+        self.created: list[_Pending] = []
+
+    def load(self) -> None:
+        keys = {(a.source, a.fingerprint) for a in self.alerts}
+        sources = {k[0] for k in keys}
+        fingerprints = {k[1] for k in keys}
+        rows = self.db.scalars(
+            select(Incident).where(
+                Incident.source.in_(sources),
+                Incident.fingerprint.in_(fingerprints),
+                Incident.state.in_(incidents.OPEN_STATES),
+            )
+        )
+        for incident in rows:
+            key = (incident.source, incident.fingerprint)
+            if key in keys:
+                self.open[key] = incident
+        missing = {k for k in keys if k not in self.open}
+        if missing:
+            self._load_closed({k[1] for k in missing}, {k[0] for k in missing})
+
+    def _load_closed(self, fingerprints: set[str], sources: set[str]) -> None:
+        stmt = (
+            select(Incident.source, Incident.fingerprint, func.max(Incident.id))
+            .where(
+                Incident.source.in_(sources),
+                Incident.fingerprint.in_(fingerprints),
+                Incident.state.in_(CLOSED_STATES),
+            )
+            .group_by(Incident.source, Incident.fingerprint)
+        )
+        for source, fingerprint, last_id in self.db.execute(stmt):
+            self.last_closed[(source, fingerprint)] = last_id
+
+    def run(self) -> BatchResult:
+        self.load()
+        stored = [self._one(alert) for alert in self.alerts]
+        self._insert_pending()
+        self._record(stored)
+        results = [(s.final_outcome, s.incident_id) for s in stored]
+        created = [p.incident_id for p in self.created]
+        return BatchResult(results=results, created=created)
+
+    def _one(self, alert: NormalAlert) -> Stored:
+        key = (alert.source, alert.fingerprint)
+        current = self.open.get(key)
+        if alert.status == AlertStatus.firing:
+            if current is None:
+                recurrence_of = self.last_closed.get(key)
+                pending = _Pending(alert, recurrence_of)
+                self.open[key] = pending
+                self.pending.append(pending)
+                outcome = AlertOutcome.recurrence if recurrence_of else AlertOutcome.created
+                return Stored(outcome, pending)
+            if isinstance(current, _Pending) and current.incident_id is None:
+                current.occurrences += 1
+                current.last_at = self.now
+                return Stored(AlertOutcome.deduplicated, current)
+            incident = self._materialize(current)
+            incidents.add_occurrence(db_session=self.db, incident=incident, at=self.now)
+            return Stored(AlertOutcome.deduplicated, incident)
+        if current is None:
+            return Stored(AlertOutcome.recorded, self.last_closed.get(key))
+        if alert.status == AlertStatus.resolved and self.policy == "record":
+            return Stored(AlertOutcome.recorded, current)
+        incident = self._materialize(current)
+        if alert.status == AlertStatus.acknowledged:
+            if IncidentState(incident.state) == IncidentState.new:
+                incidents.transition(
+                    db_session=self.db, incident=incident, to_state=IncidentState.in_progress,
+                    actor=ACTOR, reason=f"acknowledged in {alert.source}",
+                )
+                return Stored(AlertOutcome.acknowledged, incident)
+            return Stored(AlertOutcome.recorded, incident)
+        incidents.resolve(
+            db_session=self.db, incident=incident, code="alert_resolved",
+            notes=f"the alert was resolved in {alert.source}", actor=ACTOR,
+        )
+        del self.open[key]
+        self.last_closed[key] = incident.id
+        return Stored(AlertOutcome.resolved, incident)
+
+    def _materialize(self, current: Incident | _Pending) -> Incident:
+        """The ORM incident behind an entry, inserting pending creations first if needed."""
+        if isinstance(current, _Pending):
+            if current.incident_id is None:
+                self._insert_pending()
+            incident = self.db.get(Incident, current.incident_id)
+            self.open[(current.alert.source, current.alert.fingerprint)] = incident
+            return incident
+        return current
+
+    def _insert_pending(self) -> None:
+        pending, self.pending = self.pending, []
+        if not pending:
+            return
+        self.db.flush()  # resolutions before inserts: the partial unique index must see them
+        rows = []
+        for p in pending:
+            incident_in = p.alert.incident_in
+            row = incident_in.model_dump(exclude=_CREATE_EXCLUDE)
+            opened_at = incident_in.opened_at or self.now
+            row.update(
+                priority=priority_for(incident_in.impact, incident_in.urgency).value,
+                state=IncidentState.new.value,
+                opened_at=opened_at,
+                last_occurrence_at=p.last_at or opened_at,
+                occurrence_count=p.occurrences,
+                recurrence_of_id=p.recurrence_of,
+                created_at=self.now,
+                updated_at=self.now,
+            )
+            rows.append(row)
+        stmt = (
+            _insert_for(self.db)
+            .on_conflict_do_nothing(index_elements=["source", "fingerprint"], index_where=OPEN_WHERE)
+            .returning(_INCIDENT.c.id, _INCIDENT.c.source, _INCIDENT.c.fingerprint)
+        )
+        inserted = {(r.source, r.fingerprint): r.id for r in self.db.execute(stmt, rows)}
+        audits = []
+        for i, p in enumerate(pending):
+            key = (p.alert.source, p.alert.fingerprint)
+            new_id = inserted.get(key)
+            if new_id is not None:
+                p.incident_id = new_id
+                self.created.append(p)
+                detail = {"source": p.alert.source, "priority": rows[i]["priority"]}
+                if p.recurrence_of:
+                    detail["recurrence_of"] = p.recurrence_of
+                audits.append(
+                    {"at": self.now, "actor": ACTOR, "action": "create", "record_type": incidents.RECORD,
+                     "record_id": new_id, "from_state": None, "to_state": IncidentState.new.value,
+                     "detail": detail}
+                )
+            else:  # a concurrent writer opened it first: ours are occurrences of theirs
+                p.lost_race = True
+                winner = incidents.get_open_by_fingerprint(
+                    db_session=self.db, source=p.alert.source, fingerprint=p.alert.fingerprint
+                )
+                if winner is None:  # opened and resolved meanwhile: the writer retries the batch
+                    raise ConcurrentChange(f"{key} changed while this batch was written")
+                for _ in range(p.occurrences):
+                    incidents.add_occurrence(db_session=self.db, incident=winner, at=self.now)
+                p.incident_id = winner.id
+                self.open[key] = winner
+        if audits:
+            self.db.execute(insert(AuditEvent), audits)
+
+    def _record(self, stored: list[Stored]) -> None:
+        rows = [
+            {
+                "received_at": self.now,
+                "source": alert.source,
+                "fingerprint": alert.fingerprint,
+                "status": alert.status.value,
+                "outcome": s.final_outcome.value,
+                "incident_id": s.incident_id,
+                "payload": alert.payload,
+            }
+            for alert, s in zip(self.alerts, stored)
+        ]
+        self.db.flush()
+        self.db.execute(insert(AlertEvent), rows)
+
+
+def store_batch(*, db_session: Session, alerts: list[NormalAlert], policy: ResolvePolicy = "resolve") -> BatchResult:
+    """Store alerts (not committed: the caller commits once for the whole batch)."""
+    return _Batch(db_session, alerts, policy).run()

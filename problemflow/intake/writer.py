@@ -1,0 +1,170 @@
+"""Group commit: requests wait briefly, one transaction stores a batch, each gets its answer.
+
+Request handlers call :meth:`GroupWriter.submit` and await it. One thread owns the
+database connection; it takes every submission waiting in its queue (up to
+``max_batch`` alerts), stores them in one transaction, commits, and only then
+resolves each submission's future. A 2xx answer therefore always means stored.
+While a commit is in flight the next batch gathers, so batches grow with load
+and no fixed delay is added when the service is idle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.orm import Session
+
+from models.alert import AlertOutcome
+from problemflow.intake.common import NormalAlert
+from problemflow.intake.store import ConcurrentChange, ResolvePolicy, store_batch
+
+logger = logging.getLogger("problemflow.intake.writer")
+
+Results = list[tuple[AlertOutcome, Optional[int]]]
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database could not be reached or written: nothing of the request was stored."""
+
+
+@dataclass(slots=True)
+class _Job:
+    alerts: list[NormalAlert]
+    future: asyncio.Future
+    loop: asyncio.AbstractEventLoop
+
+
+def _unavailable(error: BaseException) -> bool:
+    if isinstance(error, (OperationalError, InterfaceError, PoolTimeout)):
+        return True
+    return isinstance(error, DBAPIError) and error.connection_invalidated
+
+
+class GroupWriter:
+    def __init__(
+        self,
+        session_factory: Callable[[], Session],
+        *,
+        policy: ResolvePolicy = "resolve",
+        max_batch: int = 1000,
+        on_created: Callable[[list[int]], None] = lambda ids: None,
+        on_batch: Callable[[int, float], None] = lambda size, seconds: None,
+    ):
+        self._session_factory = session_factory
+        self._policy = policy
+        self._max_batch = max_batch
+        self._on_created = on_created
+        self._on_batch = on_batch
+        self._queue: queue.SimpleQueue[Optional[_Job]] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="intake-writer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self, timeout: float = 30) -> None:
+        """Write what is queued, then stop."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join(timeout)
+
+    async def submit(self, alerts: list[NormalAlert], timeout: float = 30) -> Results:
+        """Store ``alerts``; returns (outcome, incident id) per alert once committed."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._queue.put(_Job(alerts, future, loop))
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), timeout)
+        except asyncio.TimeoutError:
+            raise DatabaseUnavailable(f"the database did not answer within {timeout:g} s") from None
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            job = self._queue.get()
+            if job is None:
+                break
+            jobs, size = [job], len(job.alerts)
+            while size < self._max_batch:
+                try:
+                    job = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    stopping = True
+                    break
+                jobs.append(job)
+                size += len(job.alerts)
+            self._write(jobs)
+
+    def _write(self, jobs: list[_Job]) -> None:
+        started = time.perf_counter()
+        try:
+            results = self._store([a for job in jobs for a in job.alerts])
+        except Exception as error:  # noqa: BLE001 - every failure is answered, none is lost
+            if _unavailable(error):
+                logger.error("database unavailable, %d request(s) refused: %s", len(jobs), error)
+                failure: BaseException = DatabaseUnavailable(str(getattr(error, "orig", error)))
+                for job in jobs:
+                    _settle(job, error=failure)
+                return
+            if len(jobs) > 1:  # find the request at fault; store the others
+                for job in jobs:
+                    self._write([job])
+                return
+            logger.exception("could not store a request of %d alert(s)", len(jobs[0].alerts))
+            _settle(jobs[0], error=error)
+            return
+        self._on_batch(len(results), time.perf_counter() - started)
+        offset = 0
+        for job in jobs:
+            count = len(job.alerts)
+            _settle(job, result=results[offset : offset + count])
+            offset += count
+
+    def _store(self, alerts: list[NormalAlert], attempts: int = 3) -> Results:
+        for attempt in range(attempts):
+            session = self._session_factory()
+            try:
+                batch = store_batch(db_session=session, alerts=alerts, policy=self._policy)
+                session.commit()
+            except (ConcurrentChange, IntegrityError):
+                session.rollback()
+                if attempt == attempts - 1:
+                    raise
+                continue
+            except BaseException:
+                session.rollback()
+                raise
+            finally:
+                session.close()
+            if batch.created:
+                self._on_created(batch.created)
+            return batch.results
+        raise AssertionError("unreachable")
+
+
+def _settle(job: _Job, *, result: Optional[Results] = None, error: Optional[BaseException] = None) -> None:
+    def settle() -> None:
+        if job.future.done():
+            return
+        if error is not None:
+            job.future.set_exception(error)
+        else:
+            job.future.set_result(result)
+
+    try:
+        job.loop.call_soon_threadsafe(settle)
+    except RuntimeError:  # the loop is closed: the request is gone
+        pass
