@@ -54,11 +54,11 @@ def compute_snapshot(
     )
 
 
-def trend(metric: str, current: Optional[float], previous: Optional[float]) -> Trend:
+def trend(metric: str, current: Optional[int | float], previous: Optional[int | float]) -> Trend:
     """Compare one headline metric between two periods."""
     if current is None or previous is None:
         return Trend(metric=metric, current=current, previous=previous, change=None, verdict="n/a")
-    change = float(current) - float(previous)
+    change = current - previous
     if abs(change) <= TOLERANCE:
         verdict = "same"
     elif metric in NEUTRAL:

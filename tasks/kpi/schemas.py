@@ -154,7 +154,7 @@ class KpiSnapshot(BaseModel):
     def sla_breached(self) -> int:
         return sum(row.breached for row in self.sla)
 
-    def headline(self) -> dict[str, Optional[float]]:
+    def headline(self) -> dict[str, Optional[int | float]]:
         """The numbers compared between periods, by metric name."""
         sla_total = sum(row.incidents for row in self.sla)
         return {
@@ -191,9 +191,9 @@ NEUTRAL = {"problems_opened"}
 
 class Trend(BaseModel):
     metric: str
-    current: Optional[float]
-    previous: Optional[float]
-    change: Optional[float] = Field(description="current minus previous")
+    current: Optional[int | float]
+    previous: Optional[int | float]
+    change: Optional[int | float] = Field(description="current minus previous")
     verdict: Literal["better", "worse", "same", "neutral", "n/a"]
 
 
