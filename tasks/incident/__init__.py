@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from models.incident import IncidentCreate
 from tasks.incident.categorize import categorize, categorize_task
+from tasks.incident.close import Closure, ClosureOutcome, close, close_task
 from tasks.incident.identify import identify, identify_task
 from tasks.incident.prioritize import prioritize, prioritize_task
+from tasks.incident.respond import ResponseOutcome, respond, respond_task
 from tasks.incident.rules import Rules, RulesError, get_rules
 
 
@@ -21,14 +23,21 @@ def triage(incident_in: IncidentCreate, rules: Rules | None = None) -> IncidentC
 
 
 __all__ = [
+    "Closure",
+    "ClosureOutcome",
+    "ResponseOutcome",
     "Rules",
     "RulesError",
     "categorize",
     "categorize_task",
+    "close",
+    "close_task",
     "get_rules",
     "identify",
     "identify_task",
     "prioritize",
     "prioritize_task",
+    "respond",
+    "respond_task",
     "triage",
 ]
