@@ -15,7 +15,7 @@ from models.db import get_engine
 from models.settings import Settings, get_settings
 from problemflow import __version__
 from problemflow.intake import alertmanager, errors, generic, grafana, metrics, pagerduty
-from problemflow.intake.common import IntakeAnswer, NormalAlert, answer
+from problemflow.intake.common import IntakeAnswer, NormalAlert, answer, load_triage
 from problemflow.intake.guard import Guard, token_matches
 from problemflow.intake.responder import Responder, load_respond
 from problemflow.intake.writer import GroupWriter
@@ -52,6 +52,7 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        load_triage()
         responder = Responder(sessions, load_respond() if settings.intake_respond else None)
         writer = GroupWriter(
             sessions,

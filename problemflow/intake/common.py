@@ -59,6 +59,13 @@ def _load_triage() -> Callable[[IncidentCreate], IncidentCreate]:
 _triage: Optional[Callable[[IncidentCreate], IncidentCreate]] = None
 
 
+def load_triage() -> None:
+    """Import the triage rules now (at start) rather than on the first alert."""
+    global _triage
+    if _triage is None:
+        _triage = _load_triage()
+
+
 def triage(incident_in: IncidentCreate) -> IncidentCreate:
     """Owner, category, assignment group and impact / urgency by the incident rules."""
     global _triage
