@@ -1,0 +1,98 @@
+"""How the recurrence scan weighs its signals and when it links, groups and opens problems."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+# Stored on every link and scan run; bump when the grouping rules change meaning.
+ALGORITHM_VERSION = "recurrence-1.0"
+
+# Signals in the order of their bit in a link's reason mask.
+FIELD_SIGNALS = (
+    "fingerprint",
+    "service",
+    "configuration_item",
+    "category",
+    "subcategory",
+    "symptom",
+    "assignment_group",
+)
+# Signals that name the failing thing itself: they may link incidents days apart.
+IDENTITY_SIGNALS = ("fingerprint", "service", "configuration_item")
+
+
+class ScanConfig(BaseModel):
+    """Weights and limits of the scan; every field can be overridden per run."""
+
+    weights: dict[str, float] = Field(
+        default_factory=lambda: {
+            "fingerprint": 1.0,
+            "service": 0.35,
+            "configuration_item": 0.35,
+            "category": 0.2,
+            "subcategory": 0.2,
+            "symptom": 0.15,
+            "assignment_group": 0.2,
+            "text": 0.5,
+        },
+        description="Score each shared signal adds; text adds weight x cosine similarity",
+    )
+    label_weights: dict[str, float] = Field(
+        default_factory=lambda: {
+            "alertname": 0.4,
+            "instance": 0.2,
+            "job": 0.15,
+            "namespace": 0.1,
+            "location": 0.1,
+            "opened_by": 0.1,
+        },
+        description="Score a shared value of these label keys adds (other labels are ignored)",
+    )
+    burst_minutes: float = Field(
+        default=30, gt=0, le=1440,
+        description="Incidents this close in time link on weaker evidence (a burst)",
+    )
+    context_hours: float = Field(
+        default=24, gt=0, le=24 * 30,
+        description="Span around an incident used to judge how common a shared value is",
+    )
+    burst_min_score: float = Field(default=0.3, gt=0, description="Score a burst link needs")
+    window_days: float = Field(
+        default=7, gt=0, le=365,
+        description="Incidents further apart never link; within it, only identity signals link",
+    )
+    recurrence_min_text: float = Field(
+        default=0.6, ge=0, le=1,
+        description="Text similarity a same-service link across days needs (fingerprints need none)",
+    )
+    threshold: int = Field(default=3, ge=2, description="Incidents of one group that open a problem...")
+    threshold_days: float = Field(default=7, gt=0, le=365, description="...when they fall within this many days")
+    max_neighbours: int = Field(
+        default=64, ge=1, le=1024,
+        description="Per signal, how many following incidents in time each incident is compared with",
+    )
+    kedb_min_score: float = Field(
+        default=0.8, ge=0, le=1, description="Known-error match score that links a group to it"
+    )
+
+    @classmethod
+    def from_settings(cls, **overrides) -> "ScanConfig":
+        """Defaults from the settings (``PROBLEMFLOW_RECURRENCE_*``), then per-run overrides."""
+        from models.settings import get_settings
+
+        settings = get_settings()
+        values = {"threshold": settings.recurrence_threshold, "threshold_days": settings.recurrence_window_days}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    @property
+    def threshold_seconds(self) -> float:
+        return self.threshold_days * 86400
+
+    @property
+    def burst_seconds(self) -> float:
+        return self.burst_minutes * 60
+
+    @property
+    def window_seconds(self) -> float:
+        return self.window_days * 86400

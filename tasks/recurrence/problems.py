@@ -1,0 +1,200 @@
+"""Groups that cross the threshold become problems, or join the problem or known error they match."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Iterator, Optional
+
+import numpy as np
+from sqlalchemy import and_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from models.enums import Level
+from models.incident import Incident
+from models.kedb import KnownError
+from models.problem import Problem, ProblemCreate, ProblemIncident
+from models.recurrence import RecurrenceGroup, RecurrenceMember
+from models.services import kedb as kedb_service
+from models.services import problems as problem_service
+from tasks.recurrence.config import ALGORITHM_VERSION, ScanConfig
+
+logger = logging.getLogger("problemflow.recurrence")
+ACTOR = "recurrence-scan"
+LEVEL_RANK = {Level.high: 0, Level.medium: 1, Level.low: 2}
+
+
+@dataclass
+class Raised:
+    """What the threshold step did."""
+
+    opened: list[int] = field(default_factory=list)  # problem ids opened by this scan
+    linked_to_problem: dict[int, int] = field(default_factory=dict)  # group id -> existing problem
+    linked_to_known_error: dict[int, int] = field(default_factory=dict)  # group id -> known error
+    incident_links: int = 0
+
+
+def crossing(times: np.ndarray, threshold: int, window_seconds: float) -> bool:
+    """Whether ``threshold`` of these opening times fall within one window."""
+    if len(times) < threshold:
+        return False
+    ordered = np.sort(times)
+    return bool(np.any(ordered[threshold - 1 :] - ordered[: len(ordered) - threshold + 1] <= window_seconds))
+
+
+def raise_problems(db_session: Session, group_ids: set[int], config: ScanConfig) -> Raised:
+    """Open, or link to, a problem for every touched group that crossed the threshold."""
+    raised = Raised()
+    window = config.threshold_seconds
+    for group, members in _groups_with_members(db_session, group_ids):
+        if group.problem_id is None and group.known_error_id is None:
+            times = np.array([m.opened_at.timestamp() for m in members])
+            if not crossing(times, config.threshold, window):
+                continue
+            _decide(db_session, group, members, config, raised)
+        if group.problem_id is not None:
+            raised.incident_links += _link_members(db_session, group, members)
+        elif group.known_error_id is not None:
+            _link_known_error(db_session, group, members)
+    return raised
+
+
+def _decide(db_session, group: RecurrenceGroup, members: list, config: ScanConfig, raised: Raised) -> None:
+    problem = _open_problem_of(db_session, [m.id for m in members])
+    if problem is not None:
+        group.problem_id = problem.id
+        raised.linked_to_problem[group.id] = problem.id
+        return
+    match = _known_error_for(db_session, members[-1], config)
+    if match is not None:
+        known_error_id, score = match
+        group.known_error_id = known_error_id
+        raised.linked_to_known_error[group.id] = known_error_id
+        known_error = db_session.get(KnownError, known_error_id)
+        if known_error.problem_id is not None:
+            owner = db_session.get(Problem, known_error.problem_id)
+            if owner is not None and owner.state in problem_service.OPEN_STATES:
+                group.problem_id = owner.id
+                raised.linked_to_problem[group.id] = owner.id
+        return
+    problem, created = _open_problem(db_session, group, members)
+    group.problem_id = problem.id
+    if created:
+        raised.opened.append(problem.id)
+    else:
+        raised.linked_to_problem[group.id] = problem.id
+
+
+def _open_problem_of(db_session: Session, incident_ids: list[int]) -> Optional[Problem]:
+    """An open problem some of these incidents are already linked to (the oldest)."""
+    return db_session.scalar(
+        select(Problem)
+        .join(ProblemIncident, ProblemIncident.problem_id == Problem.id)
+        .where(ProblemIncident.incident_id.in_(incident_ids[:900]), Problem.state.in_(problem_service.OPEN_STATES))
+        .order_by(Problem.id)
+        .limit(1)
+    )
+
+
+def _known_error_for(db_session: Session, incident: Incident, config: ScanConfig) -> Optional[tuple[int, float]]:
+    """The published known error that explains the group's latest incident, if the KEDB search is available."""
+    try:
+        from tasks.kedb_match import query_of, search
+    except ImportError:  # the KEDB search is an optional part of the product
+        return None
+    matches = search(db_session=db_session, top=1, min_score=config.kedb_min_score, **query_of(incident))
+    if not matches or matches[0].score < config.kedb_min_score:
+        return None
+    return matches[0].known_error_id, matches[0].score
+
+
+def _open_problem(db_session: Session, group: RecurrenceGroup, members: list) -> tuple[Problem, bool]:
+    """Create the group's problem once: ``group_key`` is unique, so a concurrent scan's wins."""
+    existing = problem_service.get_by_group_key(db_session=db_session, group_key=group.key)
+    if existing is not None:
+        return existing, False
+    worst = min(members, key=lambda m: (LEVEL_RANK.get(Level(m.impact), 1), LEVEL_RANK.get(Level(m.urgency), 1)))
+    problem_in = ProblemCreate(
+        statement=f"Recurring: {members[0].title}"[:500],
+        description=(
+            f"{len(members)} incidents grouped by the recurrence scan ({ALGORITHM_VERSION}) "
+            f"from {members[0].opened_at:%Y-%m-%d %H:%M} to {members[-1].opened_at:%Y-%m-%d %H:%M} UTC."
+        ),
+        impact=worst.impact,
+        urgency=worst.urgency,
+        assignment_group=_most_common([m.assignment_group for m in members]),
+        source="recurrence-scan",
+        group_key=group.key,
+    )
+    try:
+        with db_session.begin_nested():
+            problem = problem_service.create(db_session=db_session, problem_in=problem_in, actor=ACTOR)
+    except IntegrityError:
+        existing = problem_service.get_by_group_key(db_session=db_session, group_key=group.key)
+        if existing is None:
+            raise
+        return existing, False
+    return problem, True
+
+
+def _link_members(db_session: Session, group: RecurrenceGroup, members: list) -> int:
+    """Link every member not yet linked to the group's problem, with the scan's reason."""
+    problem = db_session.get(Problem, group.problem_id)
+    if problem is None:
+        return 0
+    linked = set(
+        db_session.scalars(select(ProblemIncident.incident_id).where(ProblemIncident.problem_id == problem.id))
+    )
+    reasons = {
+        m.incident_id: m
+        for m in db_session.scalars(select(RecurrenceMember).where(RecurrenceMember.group_id == group.id))
+    }
+    count = 0
+    for incident in members:
+        if incident.id in linked:
+            continue
+        member = reasons.get(incident.id)
+        problem_service.link_incident(
+            db_session=db_session, problem=problem, incident_id=incident.id,
+            reason=f"recurrence group {group.key}: {member.reason if member else ''}",
+            linked_by=ACTOR, score=min(1.0, member.score if member else 1.0),
+            algorithm_version=ALGORITHM_VERSION,
+        )
+        count += 1
+    return count
+
+
+def _link_known_error(db_session: Session, group: RecurrenceGroup, members: list) -> None:
+    known_error = db_session.get(KnownError, group.known_error_id)
+    if known_error is None:
+        return
+    for incident in members:
+        kedb_service.link_incident(
+            db_session=db_session, known_error=known_error, incident_id=incident.id,
+            score=1.0, matched={"recurrence_group": group.key},
+        )
+
+
+def _groups_with_members(db_session: Session, group_ids: set[int]) -> Iterator[tuple[RecurrenceGroup, list]]:
+    ids = sorted(group_ids)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        groups = {g.id: g for g in db_session.scalars(select(RecurrenceGroup).where(RecurrenceGroup.id.in_(chunk)))}
+        rows = db_session.execute(
+            select(RecurrenceMember.group_id, Incident)
+            .join(Incident, and_(Incident.id == RecurrenceMember.incident_id))
+            .where(RecurrenceMember.group_id.in_(chunk))
+            .order_by(RecurrenceMember.group_id, Incident.opened_at, Incident.id)
+        ).all()
+        members: dict[int, list] = {}
+        for group_id, incident in rows:
+            members.setdefault(group_id, []).append(incident)
+        for group_id in chunk:
+            if group_id in groups and members.get(group_id):
+                yield groups[group_id], members[group_id]
+
+
+def _most_common(values: list[Optional[str]]) -> Optional[str]:
+    present = [v for v in values if v]
+    return max(set(present), key=present.count) if present else None

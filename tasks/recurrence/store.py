@@ -1,0 +1,97 @@
+"""Reading incidents into a frame with one SELECT, and the scan-run bookkeeping."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Optional
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from models.base import utcnow
+from models.incident import Incident
+from models.recurrence import ScanRun
+from tasks.recurrence.config import ALGORITHM_VERSION, FIELD_SIGNALS, ScanConfig
+from tasks.recurrence.features import Frame, build_frame
+
+COLUMNS = [getattr(Incident, name) for name in FIELD_SIGNALS]
+
+
+def load_frame(
+    db_session: Session,
+    config: ScanConfig,
+    *,
+    since: Optional[datetime] = None,
+    until: Optional[datetime] = None,
+    max_id: Optional[int] = None,
+) -> Frame:
+    """One SELECT of the columns the scan needs, optionally only a span of opening times."""
+    stmt = select(
+        Incident.id, Incident.opened_at, Incident.title, Incident.description, Incident.labels, *COLUMNS
+    ).order_by(Incident.id)
+    if since is not None:
+        stmt = stmt.where(Incident.opened_at >= since)
+    if until is not None:
+        stmt = stmt.where(Incident.opened_at <= until)
+    if max_id is not None:
+        stmt = stmt.where(Incident.id <= max_id)
+    rows = db_session.execute(stmt).all()
+    return build_frame(
+        ids=[r[0] for r in rows],
+        times=[r[1].timestamp() for r in rows],
+        columns={name: [r[5 + i] for r in rows] for i, name in enumerate(FIELD_SIGNALS)},
+        texts=[_text(r[2], r[3]) for r in rows],
+        labels=[r[4] for r in rows],
+        label_keys=[k for k, w in config.label_weights.items() if w > 0],
+    )
+
+
+def _text(title: str, description: str) -> str:
+    return f"{title} {description}" if description else title
+
+
+def last_watermark(db_session: Session) -> Optional[int]:
+    """The watermark of the newest finished scan (None: never scanned)."""
+    return db_session.scalar(
+        select(ScanRun.watermark)
+        .where(ScanRun.status == "finished", ScanRun.watermark.is_not(None))
+        .order_by(ScanRun.id.desc())
+        .limit(1)
+    )
+
+
+def new_incident_span(
+    db_session: Session, watermark: int, max_id: int
+) -> tuple[int, Optional[datetime], Optional[datetime]]:
+    """How many incidents arrived above the watermark, and the span of their opening times."""
+    count, first, last = db_session.execute(
+        select(func.count(), func.min(Incident.opened_at), func.max(Incident.opened_at)).where(
+            Incident.id > watermark, Incident.id <= max_id
+        )
+    ).one()
+    return count, first, last
+
+
+def max_incident_id(db_session: Session) -> int:
+    return db_session.scalar(select(func.max(Incident.id))) or 0
+
+
+def start_run(db_session: Session, mode: str) -> ScanRun:
+    run = ScanRun(mode=mode, status="running", algorithm_version=ALGORITHM_VERSION, started_at=utcnow())
+    db_session.add(run)
+    db_session.flush()
+    return run
+
+
+def finish_run(db_session: Session, run: ScanRun, *, error: Optional[str] = None) -> ScanRun:
+    run.finished_at = utcnow()
+    run.duration_seconds = round((run.finished_at - run.started_at).total_seconds(), 3)
+    run.status = "failed" if error else "finished"
+    run.error = error
+    return run
+
+
+def widen(first: datetime, last: datetime, config: ScanConfig) -> tuple[datetime, datetime]:
+    """The span of existing incidents that new ones opened in [first, last] could link to."""
+    reach = timedelta(seconds=max(config.window_seconds, config.burst_seconds))
+    return first - reach, last + reach
