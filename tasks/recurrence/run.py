@@ -1,0 +1,70 @@
+"""The scan and its announcement as Prefect tasks."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime, timezone
+from typing import Any, Optional
+
+import httpx
+from prefect import task
+
+from tasks.recurrence import ScanMode, ScanResult, run_scan
+from tasks.recurrence.config import ScanConfig
+
+logger = logging.getLogger("problemflow.recurrence")
+OPENED_EVENT = "problemflow.problem.opened"
+
+
+def scan(mode: ScanMode, overrides: dict[str, Any] | None = None, database_url: Optional[str] = None) -> ScanResult:
+    """One scan in its own transaction: all of its groups, links and problems, or none."""
+    from models.db import session_scope
+
+    config = ScanConfig.from_settings(**(overrides or {}))
+    with session_scope(database_url) as db_session:
+        return run_scan(db_session=db_session, mode=mode, config=config)
+
+
+# Safe to retry: a failed scan rolls back whole, and problems are unique per group key.
+scan_task = task(name="recurrence-scan", retries=2, retry_delay_seconds=[5, 30])(scan)
+
+
+def api_url() -> Optional[str]:
+    """The Prefect API the events go to; None when none is configured."""
+    from prefect.settings import PREFECT_API_URL
+
+    return PREFECT_API_URL.value() or None
+
+
+def opened_event(problem_id: int, group_key: str | None = None) -> dict[str, Any]:
+    """The event that starts problem management; its id is fixed per problem, so resending is harmless."""
+    return {
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{OPENED_EVENT}/{problem_id}")),
+        "occurred": datetime.now(timezone.utc).isoformat(),
+        "event": OPENED_EVENT,
+        "resource": {"prefect.resource.id": f"problemflow.problem.{problem_id}", "prefect.resource.name": f"PRB{problem_id:07d}"},
+        "payload": {"problem_id": problem_id},
+    }
+
+
+def announce(problem_ids: list[int]) -> int:
+    """Emit ``problemflow.problem.opened`` for each problem; returns how many were sent."""
+    url = api_url()
+    if not problem_ids:
+        return 0
+    if not url:
+        logger.info("no Prefect API configured: %d opened problems not announced", len(problem_ids))
+        return 0
+    from prefect.settings import PREFECT_API_KEY
+
+    headers = {"Authorization": f"Bearer {PREFECT_API_KEY.value()}"} if PREFECT_API_KEY.value() else {}
+    events = [opened_event(problem_id) for problem_id in problem_ids]
+    with httpx.Client(base_url=url.rstrip("/") + "/", headers=headers, timeout=30) as client:
+        for start in range(0, len(events), 500):
+            response = client.post("events", json=events[start : start + 500])
+            response.raise_for_status()
+    return len(events)
+
+
+announce_task = task(name="announce-opened-problems", retries=3, retry_delay_seconds=[2, 10, 30])(announce)
