@@ -134,7 +134,7 @@ def prefect_server(tmp_path_factory):
         yield api_url
         from prefect.logging.handlers import APILogHandler
 
-        APILogHandler.flush()
+        APILogHandler().flush()
     if previous is None:
         os.environ.pop("PREFECT_API_URL", None)
     else:
