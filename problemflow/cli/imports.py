@@ -66,7 +66,7 @@ def _report(summary: ImportSummary, as_json: bool) -> None:
         f"{summary.history_events} history events recorded; {len(summary.skipped)} rows skipped"
     )
     for line, reason in summary.skipped[:SHOWN_SKIPS]:
-        err_console.print(f"  skipped line {line}: {reason}", markup=False, highlight=False)
+        err_console.print(f"  skipped line {line}: {reason}", markup=False, highlight=False, soft_wrap=True)
     if len(summary.skipped) > SHOWN_SKIPS:
         err_console.print(
             f"  ... and {len(summary.skipped) - SHOWN_SKIPS} more (use --json for all)",

@@ -12,6 +12,7 @@ import csv
 import gzip
 import io
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -202,16 +203,18 @@ def row_fields(row: dict[str, str], dates: DateReader) -> tuple[str, dict[str, A
     return number, fields, event
 
 
-def open_text(path: Path) -> tuple[io.TextIOBase, Callable[[], int]]:
+@contextmanager
+def open_text(path: Path) -> Iterator[tuple[io.TextIOBase, Callable[[], int]]]:
     """Open CSV or CSV.gz as text; the second value reports bytes read so far (for progress)."""
-    raw = open(path, "rb")
-    if raw.read(2) == b"\x1f\x8b":
+    with open(path, "rb") as raw:
+        compressed = raw.read(2) == b"\x1f\x8b"
         raw.seek(0)
-        text = io.TextIOWrapper(gzip.GzipFile(fileobj=raw), encoding="utf-8-sig", newline="")
-    else:
-        raw.seek(0)
-        text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-    return text, raw.tell
+        stream = gzip.GzipFile(fileobj=raw) if compressed else raw
+        text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+        try:
+            yield text, raw.tell
+        finally:
+            text.detach()
 
 
 @dataclass
@@ -223,12 +226,11 @@ class ReadResult:
 
 def read_export(path: Path, on_progress: Callable[[int], None] | None = None) -> ReadResult:
     """Read a whole export; bad rows are listed with their line number and reason."""
-    text, position = open_text(path)
     dates = DateReader()
     incidents: dict[str, ImportedIncident] = {}
     skipped: list[tuple[int, str]] = []
     events = 0
-    with text:
+    with open_text(path) as (text, position):
         reader = csv.DictReader(text)
         missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
@@ -254,8 +256,8 @@ def read_export(path: Path, on_progress: Callable[[int], None] | None = None) ->
             order = _event_order(event)
             if order >= found.latest:
                 found.fields, found.latest = fields, order
-    if on_progress is not None:
-        on_progress(position())
+        if on_progress is not None:
+            on_progress(position())
     for incident in incidents.values():
         incident.events.sort(key=_event_order)
         final = incident.events[-1]
