@@ -1,0 +1,173 @@
+"""The three human gates of a problem run: their forms, the role check, and waiting.
+
+Each form is a Prefect ``RunInput``: the Prefect UI renders it in the Resume
+dialog (toggles for booleans, selects for choices, the brief as Markdown) and
+``problemflow approve`` sends the same fields. A run waiting at a gate is
+suspended (its process exits); on resume the flow starts again from the top,
+every step before the gate returns its persisted result, and the gate returns
+the answer stored under its key.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal, Optional, TypeVar
+
+import pydantic
+from prefect import flow_runs, runtime
+from prefect.input import RunInput
+from pydantic import BaseModel, Field
+
+from models.enums import Decision, Role
+from models.settings import get_settings
+from tasks.problem.decisions import record_decision_task
+
+GATES = ("root-cause", "change", "closure")
+F = TypeVar("F", bound=RunInput)
+
+
+class Factor(BaseModel):
+    category: Literal["people", "process", "technology", "supplier", "environment"]
+    description: str = Field(min_length=1, max_length=2000)
+
+
+class PlanItem(BaseModel):
+    key: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    title: str = Field(min_length=1, max_length=300)
+    owner: Optional[str] = Field(default=None, max_length=120)
+    due_date: Optional[date] = None
+    depends_on: list[str] = Field(default_factory=list)
+
+
+class RootCauseSignOff(RunInput):
+    """The analyst's findings, signed off by a problem manager."""
+
+    approver: str = Field(min_length=1, max_length=120, description="Your user name (needs the **problem_manager** role)")
+    approve: bool = Field(default=True, description="Sign off this root cause; off sends it back to the analyst")
+    root_cause: str = Field(min_length=1, max_length=5000, description="What caused the incidents")
+    whys: list[str] = Field(default_factory=list, max_length=10, description="The five whys, in order")
+    factors: list[Factor] = Field(default_factory=list, description="Contributing factors by fishbone category")
+    analyst: Optional[str] = Field(default=None, max_length=120, description="Who did the analysis")
+    workaround: str = Field(default="", max_length=20_000, description="What keeps service going until the fix")
+    plan: list[PlanItem] = Field(default_factory=list, description="Tasks of the fix; empty: the usual plan")
+    change_title: str = Field(default="", max_length=500, description="The change that carries the fix")
+    implementation_plan: str = Field(default="", max_length=20_000)
+    backout_plan: str = Field(default="", max_length=20_000)
+    change_risk: Literal["high", "medium", "low"] = "medium"
+    needs_change_approval: bool = Field(default=False, description="Ask change approvers even for a small fix")
+    comment: str = Field(default="", max_length=5000)
+
+
+class ChangeApproval(RunInput):
+    """A change approver's verdict on the change request."""
+
+    approver: str = Field(min_length=1, max_length=120, description="Your user name (needs the **change_approver** role)")
+    decision: Literal["approve", "reject"] = Field(description="Any rejection rejects the change")
+    comment: str = Field(default="", max_length=5000)
+    on_reject: Literal["replan", "accept_risk"] = Field(
+        default="replan", description="After a rejection: back to analysis and planning, or close as risk accepted"
+    )
+
+
+class ClosureSignOff(RunInput):
+    """A problem manager closes the problem after the review."""
+
+    approver: str = Field(min_length=1, max_length=120, description="Your user name (needs the **problem_manager** role)")
+    closure_code: Literal["fix_applied", "duplicate", "risk_accepted"] = "fix_applied"
+    lessons: str = Field(default="", max_length=20_000, description="What to do better next time")
+    actions: list[str] = Field(default_factory=list, description="Follow-up actions")
+    comment: str = Field(default="", max_length=5000)
+
+
+FORMS: dict[str, type[RunInput]] = {"root-cause": RootCauseSignOff, "change": ChangeApproval, "closure": ClosureSignOff}
+ROLES: dict[str, Role] = {"root-cause": Role.problem_manager, "change": Role.change_approver,
+                          "closure": Role.problem_manager}
+
+
+def holds_role(person: str, role: Role | str) -> bool:
+    """True when ``settings.roles`` lists the person under the role."""
+    return person.strip() in get_settings().people_with(str(role))
+
+
+def gate_of(pause_key: str) -> Optional[str]:
+    """The gate a pause key belongs to (keys are ``<gate>-<round>-<try>``)."""
+    return next((g for g in GATES if pause_key == g or pause_key.startswith(g + "-")), None)
+
+
+def _with_brief(form: type[F], brief: str) -> type[F]:
+    """The form with the gate's brief as the Resume dialog's Markdown description
+    (a subclass, so the fields keep their own descriptions)."""
+    described = pydantic.create_model(form.__name__, __base__=form)
+    described._description = brief
+    return described
+
+
+def _wait(form: type[F], key: str, brief: str) -> F:
+    timeout = get_settings().approval_timeout_days * 86_400
+    if runtime.deployment.id:
+        return flow_runs.suspend_flow_run(wait_for_input=_with_brief(form, brief), key=key, timeout=timeout)
+    # a run without a deployment cannot be suspended; it waits in its process
+    return flow_runs.pause_flow_run(wait_for_input=_with_brief(form, brief), key=key, timeout=timeout)
+
+
+def ask(
+    gate: str,
+    *,
+    problem_id: int,
+    round_key: str,
+    brief: str,
+    decide,
+    change_request_id: Optional[int] = None,
+):
+    """Wait at ``gate`` until someone with its role answers; every answer, refusals
+    included, is stored with its own key. Returns the valid answer and its decision."""
+    form, role = FORMS[gate], ROLES[gate]
+    run_id = str(runtime.flow_run.id)
+    attempt = 1
+    while True:
+        key = f"{gate}-{round_key}-{attempt}"
+        answer = _wait(form, key, brief)
+        decision = decide(answer) if holds_role(answer.approver, role) else Decision.refused
+        record_decision_task(
+            problem_id=problem_id, gate=gate, decision=decision, approver=answer.approver.strip(), role=role,
+            comment=answer.comment, flow_run_id=run_id, answer_key=f"{run_id}:{key}",
+            change_request_id=change_request_id,
+        )
+        if decision != Decision.refused:
+            return answer, decision
+        attempt += 1
+
+
+def root_cause_sign_off(*, problem_id: int, round_no: int, brief: str) -> RootCauseSignOff:
+    """Gate 1: wait until a problem manager signs off a root cause."""
+    rework = 1
+    while True:
+        answer, decision = ask("root-cause", problem_id=problem_id, round_key=f"{round_no}r{rework}", brief=brief,
+                               decide=lambda a: Decision.approved if a.approve else Decision.rejected)
+        if decision == Decision.approved:
+            return answer
+        rework += 1  # sent back to the analyst: ask again under fresh keys
+
+
+def change_approval(*, problem_id: int, change_request_id: int, attempt: int, brief: str) -> ChangeApproval:
+    """Gate 2: approvals from distinct change approvers until enough; any rejection
+    rejects. Returns the deciding answer."""
+    needed = get_settings().change_approvals_required
+    approvers: set[str] = set()
+    round_no = 1
+    while True:
+        answer, decision = ask("change", problem_id=problem_id, round_key=f"{attempt}r{round_no}", brief=brief,
+                               change_request_id=change_request_id,
+                               decide=lambda a: Decision.approved if a.decision == "approve" else Decision.rejected)
+        if decision == Decision.rejected:
+            return answer
+        approvers.add(answer.approver.strip())
+        if len(approvers) >= needed:
+            return answer
+        round_no += 1
+
+
+def closure_sign_off(*, problem_id: int, brief: str) -> ClosureSignOff:
+    """Gate 3: a problem manager closes the problem."""
+    answer, _ = ask("closure", problem_id=problem_id, round_key="1", brief=brief, decide=lambda a: Decision.approved)
+    return answer

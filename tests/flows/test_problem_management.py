@@ -1,0 +1,145 @@
+"""The problem-management deployment, served for real, answered through the resume API."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from models.audit import AuditEvent
+from models.change import Approval, ChangeRequest
+from models.db import session_scope
+from models.enums import ChangeState, ClosureCode, Decision, IncidentState, KnownErrorState, Level, ProblemState
+from models.kedb import KnownError, Workaround
+from models.problem import Problem, ProblemTask
+from models.review import Review
+from tests.flows.problem_runs import (Server, artifacts, read_run, resume, serving_env, start_run, task_runs,
+                                      wait_at_gate, wait_for)
+from tests.tasks.problem.conftest import make_problem
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+ROOT_CAUSE = {
+    "approver": "pat", "approve": True, "analyst": "ana",
+    "root_cause": "The checkout connection pool is sized for last year's traffic",
+    "whys": ["Requests time out", "No free connections", "Pool of 10", "Never resized", "No load test"],
+    "factors": [{"category": "technology", "description": "pool size fixed in config"},
+                {"category": "process", "description": "no capacity review"}],
+    "workaround": "Restart the checkout pods when p99 > 2 s",
+    "change_title": "Raise the checkout pool to 50 connections",
+    "implementation_plan": "Roll out config v42", "backout_plan": "Roll back to v41",
+}
+
+
+@pytest.fixture
+def server(prefect_server, clean_db, tmp_path):
+    served = Server(serving_env(tmp_path, clean_db), tmp_path / "serve.log").start()
+    yield served
+    served.stop()
+
+
+def _counts(session) -> dict[str, int]:
+    return {model.__name__: session.scalar(select(func.count()).select_from(model))
+            for model in (Problem, KnownError, Workaround, ChangeRequest, Review, ProblemTask)}
+
+
+def test_whole_flow_with_every_gate_answered_through_the_api(prefect_server, server, clean_db, tmp_path):
+    with session_scope(clean_db) as s:
+        problem_id = make_problem(s, count=4, impact=Level.high)
+    run_id = start_run(prefect_server, {"problem_id": problem_id})
+
+    wait_at_gate(prefect_server, run_id, "root-cause-")
+    resume(prefect_server, run_id, ROOT_CAUSE)
+    wait_at_gate(prefect_server, run_id, "change-")
+    resume(prefect_server, run_id, {"approver": "cab-alex", "decision": "approve", "comment": "tested in staging"})
+    wait_at_gate(prefect_server, run_id, "closure-")
+    resume(prefect_server, run_id, {"approver": "pat", "closure_code": "fix_applied",
+                                    "lessons": "Size pools from load tests", "actions": ["add a {{ 7*7 }} load test"]})
+    run = wait_for(prefect_server, run_id, lambda r: r["state"]["type"] == "COMPLETED", "completion")
+    assert run["state"]["type"] == "COMPLETED"
+
+    with session_scope(clean_db) as s:
+        problem = s.get(Problem, problem_id)
+        assert problem.state == ProblemState.closed and problem.closure_code == ClosureCode.fix_applied
+        assert problem.analysis.signed_off_by == "pat" and len(problem.analysis.factors) == 2
+        assert {l.incident.state for l in problem.incident_links} == {IncidentState.resolved}
+        assert problem.verify_until is not None
+        known_error = s.scalar(select(KnownError))
+        assert known_error.problem_id == problem_id and known_error.state == KnownErrorState.fixed
+        assert known_error.signature["services"] == ["checkout"]
+        change = s.scalar(select(ChangeRequest))
+        assert change.state == ChangeState.implemented and change.needs_approval
+        decisions = [(a.gate, a.decision, a.approver) for a in s.scalars(select(Approval).order_by(Approval.id))]
+        assert decisions == [("root-cause", Decision.approved, "pat"), ("change", Decision.approved, "cab-alex"),
+                             ("closure", Decision.approved, "pat")]
+        assert _counts(s) == {"Problem": 1, "KnownError": 1, "Workaround": 1, "ChangeRequest": 1, "Review": 1,
+                              "ProblemTask": 6}
+        review = s.scalar(select(Review))
+        assert review.lessons == "Size pools from load tests" and review.metrics["incidents_before_fix"] == 4
+        trail = [(e.record_type, e.action, e.to_state) for e in s.scalars(select(AuditEvent).order_by(AuditEvent.id))]
+    problem_path = [t for r, a, t in trail if r == "problem" and a == "transition"]
+    assert problem_path == ["assessed", "root_cause_analysis", "fix_in_progress", "resolved", "closed"]
+    for action in ("sign_off_root_cause", "plan", "approval:root-cause", "approval:closure"):
+        assert ("problem", action) in {(r, a) for r, a, _ in trail}, action
+    assert ("change_request", "approval:change", None) in trail
+
+    folder = tmp_path / "home" / "output" / "PRB0000001"
+    written = sorted(p.name for p in folder.iterdir())
+    assert written == sorted(f"{n}.{x}" for n in ("kickoff", "known-error", "change-request", "review",
+                                                   "incident-log") for x in ("md", "html"))
+    assert "add a {{ 7*7 }} load test" in (folder / "review.md").read_text()
+    keys = {a["key"] for a in artifacts(prefect_server, run_id)}
+    assert {"prb0000001-kickoff", "prb0000001-known-error", "prb0000001-change-request", "prb0000001-review",
+            "prb0000001-incident-log"} <= keys
+
+
+def test_an_approver_without_the_role_is_refused_and_the_run_keeps_waiting(prefect_server, server, clean_db):
+    with session_scope(clean_db) as s:
+        problem_id = make_problem(s, count=2)
+    run_id = start_run(prefect_server, {"problem_id": problem_id})
+    first = wait_at_gate(prefect_server, run_id, "root-cause-")
+    resume(prefect_server, run_id, {**ROOT_CAUSE, "approver": "mallory"})
+    second = wait_at_gate(prefect_server, run_id, "root-cause-")
+    assert (first, second) == ("root-cause-1r1-1", "root-cause-1r1-2")
+    with session_scope(clean_db) as s:
+        refused = s.scalars(select(Approval)).all()
+        assert [(a.approver, a.decision) for a in refused] == [("mallory", Decision.refused)]
+        assert s.get(Problem, problem_id).analysis.signed_off_by is None
+        assert s.scalar(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.action == "approval:root-cause")) == 1
+    assert read_run(prefect_server, run_id)["state"]["type"] == "PAUSED"
+
+
+def test_serving_killed_at_a_gate_resumes_without_repeating_a_step(prefect_server, clean_db, tmp_path):
+    with session_scope(clean_db) as s:
+        problem_id = make_problem(s, count=3)
+    env = serving_env(tmp_path, clean_db)
+    served = Server(env, tmp_path / "serve.log").start()
+    try:
+        run_id = start_run(prefect_server, {"problem_id": problem_id})
+        wait_at_gate(prefect_server, run_id, "root-cause-")
+        resume(prefect_server, run_id, ROOT_CAUSE)   # small fix: no change approval
+        wait_at_gate(prefect_server, run_id, "closure-")
+        import time
+
+        time.sleep(2)  # let the suspended run's process exit
+        served.kill()
+        resume(prefect_server, run_id, {"approver": "pat", "closure_code": "fix_applied", "lessons": "pools"})
+        assert read_run(prefect_server, run_id)["state"]["type"] != "COMPLETED"
+        served = Server(env, tmp_path / "serve.log").start()
+        wait_for(prefect_server, run_id, lambda r: r["state"]["type"] == "COMPLETED", "completion", timeout=180)
+    finally:
+        served.stop()
+
+    executed = Counter(t["name"].rsplit("-", 1)[0] for t in task_runs(prefect_server, run_id)
+                       if t["state"]["name"] == "Completed")
+    assert executed and max(executed.values()) == 1 or all(
+        n == 1 for name, n in executed.items() if name not in ("documents", "gate-brief", "record-decision")), executed
+    with session_scope(clean_db) as s:
+        assert _counts(s) == {"Problem": 1, "KnownError": 1, "Workaround": 1, "ChangeRequest": 1, "Review": 1,
+                              "ProblemTask": 6}
+        assert s.get(Problem, problem_id).state == ProblemState.closed
+        plans = s.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "plan"))
+        assert plans == 1
