@@ -18,7 +18,7 @@ from problemflow.intake import alertmanager, errors, generic, grafana, metrics, 
 from problemflow.intake.common import IntakeAnswer, NormalAlert, answer, load_triage
 from problemflow.intake.guard import Guard, token_matches
 from problemflow.intake.responder import Responder, load_respond
-from problemflow.intake.writer import GroupWriter
+from problemflow.intake.writer import GroupWriter, writer_engine
 
 logger = logging.getLogger("problemflow.intake")
 
@@ -54,8 +54,9 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         load_triage()
         responder = Responder(sessions, load_respond() if settings.intake_respond else None)
+        engine_for_writes = writer_engine(settings.database_url)
         writer = GroupWriter(
-            sessions,
+            sessionmaker(bind=engine_for_writes, expire_on_commit=False),
             policy=settings.intake_resolve_policy,
             max_batch=settings.intake_batch_max,
             on_created=responder.submit,
@@ -69,6 +70,8 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
         finally:
             writer.stop()
             responder.stop()
+            if engine_for_writes is not engine:
+                engine_for_writes.dispose()
 
     app = FastAPI(
         title="problemflow intake",

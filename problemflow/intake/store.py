@@ -112,12 +112,17 @@ class _Batch:
         keys = {(a.source, a.fingerprint) for a in self.alerts}
         sources = {k[0] for k in keys}
         fingerprints = {k[1] for k in keys}
+        # locked (PostgreSQL; SQLite's writer holds the database lock) so that concurrent
+        # writers add occurrences one after the other; id order avoids deadlocks
         rows = self.db.scalars(
-            select(Incident).where(
+            select(Incident)
+            .where(
                 Incident.source.in_(sources),
                 Incident.fingerprint.in_(fingerprints),
                 Incident.state.in_(incidents.OPEN_STATES),
             )
+            .order_by(Incident.id)
+            .with_for_update()
         )
         for incident in rows:
             key = (incident.source, incident.fingerprint)
@@ -203,6 +208,8 @@ class _Batch:
         if not pending:
             return
         self.db.flush()  # resolutions before inserts: the partial unique index must see them
+        # the same key order in every writer: concurrent inserts wait, they do not deadlock
+        pending.sort(key=lambda p: (p.alert.source, p.alert.fingerprint))
         rows = []
         for p in pending:
             incident_in = p.alert.incident_in
@@ -242,8 +249,14 @@ class _Batch:
                 )
             else:  # a concurrent writer opened it first: ours are occurrences of theirs
                 p.lost_race = True
-                winner = incidents.get_open_by_fingerprint(
-                    db_session=self.db, source=p.alert.source, fingerprint=p.alert.fingerprint
+                winner = self.db.scalar(
+                    select(Incident)
+                    .where(
+                        Incident.source == p.alert.source,
+                        Incident.fingerprint == p.alert.fingerprint,
+                        Incident.state.in_(incidents.OPEN_STATES),
+                    )
+                    .with_for_update()
                 )
                 if winner is None:  # opened and resolved meanwhile: the writer retries the batch
                     raise ConcurrentChange(f"{key} changed while this batch was written")

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Optional
 
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
@@ -42,10 +43,45 @@ class _Job:
     loop: asyncio.AbstractEventLoop
 
 
+# deadlock detected, serialization failure: write the batch again
+_RETRY_SQLSTATES = {"40P01", "40001"}
+
+
+def _retryable(error: BaseException) -> bool:
+    if isinstance(error, (ConcurrentChange, IntegrityError)):
+        return True
+    return getattr(getattr(error, "orig", None), "sqlstate", None) in _RETRY_SQLSTATES
+
+
 def _unavailable(error: BaseException) -> bool:
     if isinstance(error, (OperationalError, InterfaceError, PoolTimeout)):
         return True
     return isinstance(error, DBAPIError) and error.connection_invalidated
+
+
+def writer_engine(url: str) -> Engine:
+    """The writer's engine: on SQLite one connection whose transactions take the write lock
+    at BEGIN (IMMEDIATE), so reads and writes of a batch are atomic across processes."""
+    if not url.startswith("sqlite"):
+        from models.db import get_engine
+
+        return get_engine(url)
+    from models.db import _sqlite_pragmas
+
+    engine = create_engine(
+        url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=1, max_overflow=0
+    )
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection, record) -> None:
+        _sqlite_pragmas(dbapi_connection, record)
+        dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself, below
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
 
 
 class GroupWriter:
@@ -139,13 +175,10 @@ class GroupWriter:
             try:
                 batch = store_batch(db_session=session, alerts=alerts, policy=self._policy)
                 session.commit()
-            except (ConcurrentChange, IntegrityError):
+            except BaseException as error:
                 session.rollback()
-                if attempt == attempts - 1:
-                    raise
-                continue
-            except BaseException:
-                session.rollback()
+                if attempt < attempts - 1 and _retryable(error):
+                    continue
                 raise
             finally:
                 session.close()

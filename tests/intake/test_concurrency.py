@@ -1,0 +1,79 @@
+"""Concurrent deliveries of one alert make one incident, across several worker processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from models.alert import AlertEvent
+from models.db import session_scope
+from models.incident import Incident
+from problemflow.prefect_server import free_port
+from tests.intake.conftest import TOKEN, alertmanager_payload
+
+EXECUTABLE = Path(sys.executable).parent / "problemflow"
+ALERT = {"fingerprint": "0badc0de0badc0de", "labels": {"alertname": "Flap", "severity": "error"}}
+
+
+@pytest.fixture
+def intake_process(clean_db, tmp_path):
+    """``problemflow intake --workers 2`` as a person starts it."""
+    port = free_port()
+    env = dict(os.environ, PROBLEMFLOW_DATABASE_URL=clean_db, PROBLEMFLOW_INTAKE_TOKEN=TOKEN,
+               PROBLEMFLOW_INTAKE_RESPOND="false", PROBLEMFLOW_HOME=str(tmp_path))
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    log = open(tmp_path / "intake.log", "wb")
+    process = subprocess.Popen(
+        [str(EXECUTABLE), "intake", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        assert process.poll() is None, (tmp_path / "intake.log").read_text()
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, "the intake did not start"
+        time.sleep(0.2)
+    yield url
+    process.terminate()
+    process.wait(20)
+    log.close()
+
+
+async def _post_many(url: str, count: int) -> list[int]:
+    limits = httpx.Limits(max_connections=count)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60,
+                                 headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+        body = alertmanager_payload(ALERT)
+        responses = await asyncio.gather(*(client.post("/v1/alerts/alertmanager", json=body) for _ in range(count)))
+    return [r.status_code for r in responses]
+
+
+def test_parallel_duplicates_make_one_incident(intake_process, clean_db):
+    count = 120
+    statuses = asyncio.run(_post_many(intake_process, count))
+    assert statuses == [200] * count
+    with session_scope(clean_db) as session:
+        [incident] = session.scalars(select(Incident)).all()
+        outcomes = [e.outcome for e in session.scalars(select(AlertEvent))]
+    assert incident.occurrence_count == count
+    assert len(outcomes) == count
+    assert outcomes.count("created") == 1 and outcomes.count("deduplicated") == count - 1
+    # counters of both workers, summed (prometheus-client multiprocess mode)
+    text = httpx.get(f"{intake_process}/metrics").text
+    received = re.search(r'problemflow_intake_alerts_received_total\{source="alertmanager"\} (\S+)', text)
+    assert received and float(received.group(1)) == count
+    assert 'problemflow_incidents_open{priority="2-high"} 1.0' in text

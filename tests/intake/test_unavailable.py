@@ -1,0 +1,51 @@
+"""The database down: 503 with Retry-After, never 2xx; service resumes once it is back."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+from sqlalchemy import create_engine, func, select, text
+
+from models.db import get_engine, session_scope, upgrade
+from models.incident import Incident
+from tests.conftest import PG_SERVER
+from tests.intake.conftest import TOKEN, alertmanager_payload, intake_settings, serve_intake
+
+ALERT = {"fingerprint": "feedfacecafebeef", "labels": {"alertname": "X", "severity": "critical"}}
+HEADERS = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def test_stopped_server_is_503_with_retry_after(clean_db):
+    url = "postgresql+psycopg://postgres@127.0.0.1:1/nothing?connect_timeout=2"
+    with serve_intake(intake_settings(url, intake_retry_after_seconds=7)) as base:
+        response = httpx.post(f"{base}/v1/alerts/alertmanager", json=alertmanager_payload(ALERT), headers=HEADERS)
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "7"
+        assert "nothing was stored" in response.json()["detail"]
+        metrics = httpx.get(f"{base}/metrics").text
+        assert "problemflow_database_up 0.0" in metrics
+        assert 'problemflow_intake_requests_rejected_total{reason="unavailable",source="alertmanager"}' in metrics
+        assert httpx.get(f"{base}/healthz").status_code == 200  # alive; the answer to alerts is 503
+
+
+def test_missing_database_then_created_and_migrated(clean_db):
+    name = f"problemflow_intake_late_{uuid.uuid4().hex[:8]}"
+    url = f"{PG_SERVER}/{name}".replace("postgresql://", "postgresql+psycopg://")
+    admin = create_engine(PG_SERVER.replace("postgresql://", "postgresql+psycopg://") + "/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        with serve_intake(intake_settings(url)) as base:
+            post = lambda: httpx.post(f"{base}/v1/alerts/alertmanager", json=alertmanager_payload(ALERT), headers=HEADERS)  # noqa: E731
+            assert post().status_code == 503
+            with admin.connect() as connection:
+                connection.execute(text(f'CREATE DATABASE "{name}"'))
+            upgrade(url)
+            answer = post()
+            assert answer.status_code == 200, answer.text
+        with session_scope(url) as session:
+            assert session.scalar(select(func.count()).select_from(Incident)) == 1
+    finally:
+        get_engine(url).dispose()
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
