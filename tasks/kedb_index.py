@@ -21,7 +21,6 @@ from datetime import datetime, timezone
 from typing import Any, Optional
 
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -190,10 +189,12 @@ class KedbIndex:
             for kw in d.keywords:
                 lists["keyword"].setdefault(kw, []).append(i)
         self.postings = {name: _postings(v) for name, v in lists.items()}
-        self.vectorizer: Optional[TfidfVectorizer] = None
+        self.vectorizer = None
         self.matrix = None  # documents x terms, l2-normalised rows
         self.terms_by_doc = None  # terms x documents, for the query's terms only
         if n:
+            from sklearn.feature_extraction.text import TfidfVectorizer  # slow import: only when needed
+
             vectorizer = TfidfVectorizer(sublinear_tf=True, stop_words="english", dtype=np.float32)
             try:
                 self.matrix = vectorizer.fit_transform([_document_text(r) for r in eligible]).tocsr()

@@ -19,8 +19,9 @@ app = typer.Typer(help="Incidents.", no_args_is_help=True)
 def open_incident(
     title: str = typer.Option(..., help="One line: what is broken"),
     description: str = typer.Option("", help="What people see"),
-    impact: Level = typer.Option(Level.medium, help="How much of the business is hit"),
-    urgency: Level = typer.Option(Level.medium, help="How fast it must be fixed"),
+    impact: Optional[Level] = typer.Option(None, help="How much of the business is hit (default: from rules)"),
+    urgency: Optional[Level] = typer.Option(None, help="How fast it must be fixed (default: from rules)"),
+    label: Optional[list[str]] = typer.Option(None, "--label", help="key=value, e.g. severity=critical"),
     service: Optional[str] = typer.Option(None, help="Affected service"),
     ci: Optional[str] = typer.Option(None, "--ci", help="Configuration item"),
     category: Optional[str] = typer.Option(None),
@@ -30,12 +31,17 @@ def open_incident(
     actor: str = typer.Option("cli", help="Who opens it (for the audit trail)"),
     as_json: bool = typer.Option(False, "--json", help="Print JSON"),
 ) -> None:
-    """Open an incident from the service desk."""
+    """Open an incident from the service desk: identify, categorize, prioritize, store, respond."""
+    from problemflow.cli.kedb import parse_labels
+    from tasks.incident import respond, triage
+    from tasks.incident.respond import flush_events
+
+    levels = {k: v for k, v in (("impact", impact), ("urgency", urgency)) if v is not None}
     incident_in = IncidentCreate(
         title=title,
         description=description,
-        impact=impact,
-        urgency=urgency,
+        **levels,
+        labels=parse_labels(label),
         service=service,
         configuration_item=ci,
         category=category,
@@ -44,13 +50,50 @@ def open_incident(
         assignment_group=group,
         source=IncidentSource.service_desk,
     )
+    incident_in = triage(incident_in)
     with session_scope() as db_session:
         incident = incidents.create(db_session=db_session, incident_in=incident_in, actor=actor)
-        read = IncidentRead.model_validate(incident)
+        incident_id = incident.id
+    # stored first: a failing response leaves the incident in place to respond to later
+    with session_scope() as db_session:
+        outcome = respond(db_session=db_session, incident_id=incident_id)
+    flush_events()
+    with session_scope() as db_session:
+        read = IncidentRead.model_validate(incidents.get_or_raise(db_session=db_session, incident_id=incident_id))
     if as_json:
-        print_json(read.model_dump(mode="json"))
+        print_json({**read.model_dump(mode="json"), "response": outcome.model_dump(mode="json")})
+        return
+    typer.echo(f"opened {read.number} priority {read.priority.value}"
+               f" category {read.category or '-'}/{read.subcategory or '-'}"
+               f" group {read.assignment_group or '-'}")
+    if outcome.known_error is not None:
+        typer.echo(f"known error {outcome.known_error.number} ({outcome.known_error.score:.2f}):"
+                   f" {outcome.known_error.title}")
+        if outcome.workaround:
+            typer.echo(f"workaround: {outcome.workaround}")
+    if outcome.escalated:
+        typer.echo(f"escalated: {outcome.notified} channel(s) notified"
+                   + (f" ({outcome.notify_error})" if outcome.notify_error else ""))
+
+
+@app.command("close")
+def close_incident(
+    incident_id: str = typer.Argument(..., help="INC number or id"),
+    code: str = typer.Option(..., help="Resolution code, e.g. workaround_applied, fix_applied"),
+    notes: str = typer.Option("", help="What was done, kept with the incident"),
+    actor: str = typer.Option("cli", help="Who closes it (for the audit trail)"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON"),
+) -> None:
+    """Close an incident with its resolution (refused while it depends on open incidents)."""
+    from tasks.incident import close
+
+    with session_scope() as db_session:
+        outcome = close(db_session=db_session, incident_id=incident_id, code=code, notes=notes, actor=actor)
+    if as_json:
+        print_json(outcome.model_dump(mode="json"))
     else:
-        typer.echo(f"opened {read.number} priority {read.priority.value}")
+        typer.echo(f"closed {outcome.number} ({outcome.code})"
+                   + (" - seen more than once: consider a problem record" if outcome.recurring else ""))
 
 
 @app.command("list")
