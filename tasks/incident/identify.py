@@ -57,3 +57,38 @@ def identify(incident_in: IncidentCreate, rules: Rules | None = None) -> Inciden
 def identify_task(incident_in: IncidentCreate) -> IncidentCreate:
     """Identification: service, configuration item, owner, assignment group."""
     return identify(incident_in)
+
+
+def record(*, db_session, incident_in: IncidentCreate, key: str, actor: str = "system"):
+    """Store the identified incident once: a retry with the same key finds the first one."""
+    from models.services import incidents
+
+    ref = incident_in.external_ref or key[:120]
+    existing = incidents.get_by_external_ref(db_session=db_session, external_ref=ref)
+    if existing is not None:
+        return existing
+    return incidents.create(db_session=db_session, incident_in=incident_in.model_copy(update={"external_ref": ref}),
+                            actor=actor)
+
+
+def _transient(task, run, state) -> bool:
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        state.result()
+    except OperationalError:
+        return True
+    except Exception:
+        return False
+    return False
+
+
+@task(name="record-incident", retries=3, retry_delay_seconds=[1, 5, 15], retry_condition_fn=_transient)
+def record_task(incident_in: IncidentCreate, key: str, actor: str = "service-desk"):
+    """Store the incident (idempotent by key); returns it as IncidentRead."""
+    from models.db import session_scope
+    from models.incident import IncidentRead
+
+    with session_scope() as db_session:
+        incident = record(db_session=db_session, incident_in=incident_in, key=key, actor=actor)
+        return IncidentRead.model_validate(incident)
