@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator
 
 import httpx
@@ -15,6 +19,7 @@ from models.settings import Settings
 from problemflow.prefect_server import free_port
 
 TOKEN = "test-intake-token"
+EXECUTABLE = Path(sys.executable).parent / "problemflow"
 
 
 @contextmanager
@@ -82,3 +87,39 @@ def alertmanager_payload(*alerts: dict, status: str | None = None) -> dict:
         "externalURL": "http://alertmanager:9093",
         "alerts": full,
     }
+
+
+@contextmanager
+def intake_subprocess(db_url: str, home: Path, *, workers: int = 1, respond: bool = False) -> Iterator[str]:
+    """``problemflow intake`` started as a person starts it; yields its base URL."""
+    port = free_port()
+    env = dict(
+        os.environ,
+        PROBLEMFLOW_DATABASE_URL=db_url,
+        PROBLEMFLOW_INTAKE_TOKEN=TOKEN,
+        PROBLEMFLOW_INTAKE_RESPOND=str(respond).lower(),
+        PROBLEMFLOW_HOME=str(home),
+    )
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    log_path = home / "intake.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [str(EXECUTABLE), "intake", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
+            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 90
+            while True:
+                assert process.poll() is None, log_path.read_text()
+                try:
+                    if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert time.monotonic() < deadline, "the intake did not start"
+                time.sleep(0.2)
+            yield url
+        finally:
+            process.terminate()
+            process.wait(30)

@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -17,40 +12,16 @@ from sqlalchemy import select
 from models.alert import AlertEvent
 from models.db import session_scope
 from models.incident import Incident
-from problemflow.prefect_server import free_port
-from tests.intake.conftest import TOKEN, alertmanager_payload
+from tests.intake.conftest import TOKEN, alertmanager_payload, intake_subprocess
 
-EXECUTABLE = Path(sys.executable).parent / "problemflow"
 ALERT = {"fingerprint": "0badc0de0badc0de", "labels": {"alertname": "Flap", "severity": "error"}}
 
 
 @pytest.fixture
 def intake_process(clean_db, tmp_path):
     """``problemflow intake --workers 2`` as a person starts it."""
-    port = free_port()
-    env = dict(os.environ, PROBLEMFLOW_DATABASE_URL=clean_db, PROBLEMFLOW_INTAKE_TOKEN=TOKEN,
-               PROBLEMFLOW_INTAKE_RESPOND="false", PROBLEMFLOW_HOME=str(tmp_path))
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    log = open(tmp_path / "intake.log", "wb")
-    process = subprocess.Popen(
-        [str(EXECUTABLE), "intake", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        assert process.poll() is None, (tmp_path / "intake.log").read_text()
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, "the intake did not start"
-        time.sleep(0.2)
-    yield url
-    process.terminate()
-    process.wait(20)
-    log.close()
+    with intake_subprocess(clean_db, tmp_path, workers=2) as url:
+        yield url
 
 
 async def _post_many(url: str, count: int) -> list[int]:
