@@ -138,7 +138,7 @@ def render_kickoff(d: Dossier) -> Rendered:
 
     def build(cell, text):
         return {
-            "p": {"number": p.number, "statement": text(p.statement), "description": text(p.description) if p.description else ""},
+            "p": {"number": p.number, "statement": cell(p.statement), "description": text(p.description) if p.description else ""},
             "facts": [(label, cell(value)) for label, value in _problem_facts(p)],
             "scale_text": text(scale_text) if cell is cell_md else scale_text,
             "incidents": [_view({"number": i.number, "opened": when(i.opened_at), "priority": i.priority.value,
@@ -168,7 +168,7 @@ def render_known_error(d: Dossier) -> Rendered:
 
     def build(cell, text):
         return {
-            "ke": {"number": ke.number, "title": text(ke.title), "symptoms": text(ke.symptoms),
+            "ke": {"number": ke.number, "title": cell(ke.title), "symptoms": text(ke.symptoms),
                    "root_cause": text(ke.root_cause), "workaround": text(ke.workaround) if ke.workaround else ""},
             "facts": [(label, cell(v)) for label, v in (("Problem", d.problem.number), ("State", ke.state.value),
                                                        ("Updated", when(ke.updated_at)), ("Hits", ke.hit_count))],
@@ -188,7 +188,7 @@ def render_change_request(d: Dossier) -> Rendered:
 
     def build(cell, text):
         return {
-            "c": {"number": c.number, "title": text(c.title), "description": text(c.description) if c.description else "",
+            "c": {"number": c.number, "title": cell(c.title), "description": text(c.description) if c.description else "",
                   "implementation_plan": text(c.implementation_plan) if c.implementation_plan else "",
                   "backout_plan": text(c.backout_plan) if c.backout_plan else "", "needs_approval": c.needs_approval},
             "facts": [(label, cell(v)) for label, v in (
@@ -219,7 +219,7 @@ def render_review(d: Dossier) -> Rendered:
 
     def build(cell, text):
         return {
-            "p": {"number": p.number, "statement": text(p.statement)},
+            "p": {"number": p.number, "statement": cell(p.statement)},
             "facts": [(label, cell(value)) for label, value in
                       [*_problem_facts(p), ("Resolved", when(p.resolved_at)), ("Closed", when(p.closed_at)),
                        ("Closure code", p.closure_code.value if p.closure_code else None)]],
@@ -244,7 +244,7 @@ def render_incident_log(d: Dossier) -> Rendered:
 
     def build(cell, text):
         return {
-            "p": {"number": d.problem.number, "statement": text(d.problem.statement)},
+            "p": {"number": d.problem.number, "statement": cell(d.problem.statement)},
             "incidents": [_view({"number": i.number, "opened": when(i.opened_at), "resolved": when(i.resolved_at),
                                  "priority": i.priority.value, "service": i.service, "occurrences": i.occurrence_count,
                                  "state": i.state.value, "title": i.title, "reason": reasons.get(i.id)}, cell)
