@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import JSON, ForeignKey, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, utcnow
@@ -30,6 +30,8 @@ class Workaround(Base):
 
 class KnownError(Base):
     __tablename__ = "known_error"
+    # the KEDB search index checks max(updated_at) before every search
+    __table_args__ = (Index("ix_known_error_updated_at", "updated_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(500))

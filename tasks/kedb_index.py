@@ -1,9 +1,9 @@
 """An in-memory index of the known errors that may match new incidents.
 
 Built once per database and kept for the life of the process; before each
-search a cheap query (row count and newest ``updated_at``) tells whether the
-KEDB changed, and only a change to what matching looks at (text, signature,
-state, validity) rebuilds it. Scoring is vectorised with numpy over all known
+search a cheap query (highest id and newest ``updated_at``, both indexed)
+tells whether the KEDB changed, and only a change to what matching looks at
+(text, signature, state, validity) rebuilds it. Scoring is vectorised with numpy over all known
 errors at once; :meth:`KedbIndex.score_one` is the same scoring written per
 known error, used to check the index and as the brute-force baseline.
 """
@@ -17,7 +17,7 @@ import math
 import re
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Optional
 
 import numpy as np
@@ -158,8 +158,8 @@ class KedbIndex:
 
     def __init__(self, rows: list, stamp: tuple):
         self.stamp = stamp
+        self.counted_at = 0.0
         self.hashes = {r.id: _content_hash(r) for r in rows}
-        self.newest = max((r.updated_at for r in rows), default=None)
         eligible = [r for r in rows if r.state in ELIGIBLE]
         self.docs = [_doc(r) for r in eligible]
         n = self.size = len(self.docs)
@@ -200,16 +200,28 @@ class KedbIndex:
                 self.matrix = vectorizer.fit_transform([_document_text(r) for r in eligible]).tocsr()
                 self.vectorizer = vectorizer
                 self.terms_by_doc = self.matrix.T.tocsr()
+                self.analyzer = vectorizer.build_analyzer()
+                self.vocabulary = vectorizer.vocabulary_
+                self.idf = vectorizer.idf_
             except ValueError:  # nothing but stop words anywhere
                 self.vectorizer = None
 
     # ---- scoring -------------------------------------------------------
 
-    def _text_vector(self, text: str):
+    def _text_vector(self, text: str) -> Optional[dict[int, float]]:
+        """The query's TF-IDF weights by term (as the vectorizer computes them, without its overhead)."""
         if self.vectorizer is None or not text.strip():
             return None
-        vector = self.vectorizer.transform([text])
-        return vector if vector.nnz else None
+        counts: dict[int, int] = {}
+        for token in self.analyzer(text):
+            term = self.vocabulary.get(token)
+            if term is not None:
+                counts[term] = counts.get(term, 0) + 1
+        if not counts:
+            return None
+        weights = {t: (1.0 + math.log(c)) * float(self.idf[t]) for t, c in counts.items()}
+        norm = math.sqrt(sum(w * w for w in weights.values()))
+        return {t: w / norm for t, w in weights.items()}
 
     def score_all(self, query: Query, now: float) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Scores of every indexed known error, and each signal's contribution."""
@@ -257,10 +269,12 @@ class KedbIndex:
                 parts["keywords"] = share * WEIGHTS["keywords"]
             vector = self._text_vector(query.text)
             if vector is not None:
-                sims = vector @ self.terms_by_doc
-                values = np.zeros(n, dtype=np.float64)
-                values[sims.indices] = np.clip(sims.data, 0.0, 1.0) * WEIGHTS["text"]
-                parts["text"] = values
+                sims = np.zeros(n, dtype=np.float64)
+                indptr, indices, data = self.terms_by_doc.indptr, self.terms_by_doc.indices, self.terms_by_doc.data
+                for term, weight in vector.items():
+                    start, end = indptr[term], indptr[term + 1]
+                    sims[indices[start:end]] += data[start:end] * weight
+                parts["text"] = np.clip(sims, 0.0, 1.0) * WEIGHTS["text"]
         miss = np.ones(n, dtype=np.float64)
         for values in parts.values():
             miss *= 1.0 - values
@@ -315,7 +329,9 @@ class KedbIndex:
             if found:
                 signals["keywords"] = min(found / min(len(d.keywords), KEYWORDS_FOR_FULL_CREDIT), 1.0) * WEIGHTS["keywords"]
         if vector is not None:
-            cosine = float(vector.multiply(self.matrix[i]).sum())
+            start, end = self.matrix.indptr[i], self.matrix.indptr[i + 1]
+            cosine = sum(vector.get(int(t), 0.0) * float(v) for t, v in
+                         zip(self.matrix.indices[start:end], self.matrix.data[start:end]))
             if cosine > 0:
                 signals["text"] = min(cosine, 1.0) * WEIGHTS["text"]
         miss = 1.0
@@ -351,30 +367,52 @@ _lock = threading.Lock()
 _indexes: dict[str, KedbIndex] = {}
 
 
+RECOUNT_SECONDS = 60.0
+LATE_COMMIT_WINDOW = timedelta(minutes=10)
+
+
 def _stamp(db_session: Session) -> tuple:
-    count, newest = db_session.execute(select(func.count(KnownError.id), func.max(KnownError.updated_at))).one()
-    return count, newest
+    """(highest id, newest updated_at): two index look-ups, whatever the KEDB's size."""
+    top_id = select(func.max(KnownError.id)).scalar_subquery()
+    newest = select(func.max(KnownError.updated_at)).scalar_subquery()
+    return tuple(db_session.execute(select(top_id, newest)).one())
+
+
+def _count(db_session: Session) -> int:
+    return db_session.scalar(select(func.count(KnownError.id)))
 
 
 def get_index(db_session: Session) -> KedbIndex:
-    """The index for this session's database, rebuilt only when matching content changed."""
+    """The index for this session's database, rebuilt only when matching content changed.
+
+    Known errors are retired, not deleted; a deletion is still noticed by a row
+    count taken at most every :data:`RECOUNT_SECONDS`.
+    """
+    import time
+
     key = str(db_session.get_bind().url)
     stamp = _stamp(db_session)
     index = _indexes.get(key)
-    if index is not None and index.stamp == stamp:
+    now = time.monotonic()
+    if index is not None and index.stamp == stamp and now - index.counted_at < RECOUNT_SECONDS:
         return index
     with _lock:
         index = _indexes.get(key)
-        if index is not None and index.stamp == stamp:
-            return index
-        if index is not None and stamp[0] == len(index.hashes) and index.newest is not None:
-            changed = db_session.execute(select(*_COLUMNS).where(KnownError.updated_at >= index.newest)).all()
-            if all(index.hashes.get(r.id) == _content_hash(r) for r in changed):
-                index.stamp = stamp  # only counters or timestamps moved
-                index.newest = stamp[1]
-                return index
+        if index is not None and index.stamp[0] == stamp[0] and index.stamp[1] is not None:
+            recount = now - index.counted_at >= RECOUNT_SECONDS
+            if not recount or _count(db_session) == len(index.hashes):
+                # a periodic look further back also catches a transaction that
+                # committed an older timestamp after a newer one
+                since = index.stamp[1] - (LATE_COMMIT_WINDOW if recount else timedelta(0))
+                changed = db_session.execute(select(*_COLUMNS).where(KnownError.updated_at >= since)).all()
+                if all(index.hashes.get(r.id) == _content_hash(r) for r in changed):
+                    index.stamp = stamp  # only counters or timestamps moved
+                    if recount:
+                        index.counted_at = now
+                    return index
         rows = db_session.execute(select(*_COLUMNS)).all()
         index = KedbIndex(rows, stamp)
+        index.counted_at = now
         _indexes[key] = index
         logger.info("KEDB index built: %d known errors, %d eligible", len(rows), index.size)
         return index
