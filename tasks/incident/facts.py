@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from models.incident import IncidentCreate
-from tasks.incident.rules import Facts
+from tasks.incident.rules import Facts, words_of
 
 
 def facts_of(incident_in: IncidentCreate) -> Facts:
@@ -18,4 +18,5 @@ def facts_of(incident_in: IncidentCreate) -> Facts:
         labels=labels,
         alertname=str(alertname) if alertname is not None else None,
         text=text,
+        words=words_of(text),
     )

@@ -25,7 +25,8 @@ import os
 import re
 import threading
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Optional
 
@@ -116,6 +117,16 @@ class RulesFile(_Strict):
 # --- compiled form -------------------------------------------------------
 
 
+_WORDS = re.compile(r"\w+")
+GLOB_CACHE_SIZE = 4096
+
+
+@lru_cache(maxsize=512)
+def words_of(text: str) -> frozenset[str]:
+    """The lower-case words of a text (the same text is seen by every step)."""
+    return frozenset(_WORDS.findall(text.lower()))
+
+
 def _glob_regex(patterns: list[str]) -> Optional[re.Pattern]:
     if not patterns:
         return None
@@ -135,24 +146,38 @@ class Condition:
 
     alertnames: Optional[re.Pattern]
     keywords: Optional[re.Pattern]
+    # the words of each keyword: a cheap test that must pass before the regex runs
+    keyword_words: tuple[frozenset[str], ...]
     labels: tuple[tuple[str, re.Pattern], ...]
     services: Optional[re.Pattern]
     sources: frozenset[str]
+    # alert and service names repeat: remember glob results (bounded)
+    seen: dict = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def compile(cls, when: When) -> "Condition":
         return cls(
             alertnames=_glob_regex(when.alertnames),
             keywords=_keyword_regex(when.keywords),
+            keyword_words=tuple(frozenset(_WORDS.findall(k.lower())) for k in when.keywords),
             labels=tuple((k, re.compile(v)) for k, v in when.labels.items()),
             services=_glob_regex(when.services),
             sources=frozenset(s.value for s in when.sources),
         )
 
+    def _glob(self, kind: str, pattern: re.Pattern, value: str) -> bool:
+        key = (kind, value)
+        hit = self.seen.get(key)
+        if hit is None:
+            if len(self.seen) >= GLOB_CACHE_SIZE:
+                self.seen.clear()
+            hit = self.seen[key] = pattern.match(value) is not None
+        return hit
+
     def holds(self, facts: "Facts") -> bool:
         if self.sources and facts.source not in self.sources:
             return False
-        if self.services is not None and not (facts.service and self.services.match(facts.service)):
+        if self.services is not None and not (facts.service and self._glob("s", self.services, facts.service)):
             return False
         for label, pattern in self.labels:
             value = facts.labels.get(label)
@@ -160,9 +185,13 @@ class Condition:
                 return False
         if self.alertnames is None and self.keywords is None:
             return True
-        if self.alertnames is not None and facts.alertname and self.alertnames.match(facts.alertname):
+        if self.alertnames is not None and facts.alertname and self._glob("a", self.alertnames, facts.alertname):
             return True
-        return self.keywords is not None and self.keywords.search(facts.text) is not None
+        if self.keywords is None:
+            return False
+        present = facts.words
+        return (any(needed <= present for needed in self.keyword_words)
+                and self.keywords.search(facts.text) is not None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +203,7 @@ class Facts:
     labels: dict[str, Any]
     alertname: Optional[str]
     text: str
+    words: frozenset[str]
 
 
 @dataclass(frozen=True, slots=True)
