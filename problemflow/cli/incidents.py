@@ -72,8 +72,12 @@ def open_incident(
         if outcome.workaround:
             typer.echo(f"workaround: {outcome.workaround}")
     if outcome.escalated:
-        typer.echo(f"escalated: {outcome.notified} channel(s) notified"
-                   + (f" ({outcome.notify_error})" if outcome.notify_error else ""))
+        if outcome.notify_error:
+            typer.echo(f"escalated, but not delivered: {outcome.notify_error}")
+        elif outcome.notified:
+            typer.echo(f"escalated: {outcome.notified} channel(s) notified")
+        else:
+            typer.echo("escalated (no notification channel configured: set PROBLEMFLOW_NOTIFY_URLS)")
 
 
 @app.command("close")
