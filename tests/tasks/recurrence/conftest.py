@@ -12,6 +12,7 @@ from models.recurrence import RecurrenceGroup, RecurrenceMember
 from models.services import incidents
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+DAY = 24 * 60  # minutes
 
 
 def add(db, minutes: float, title: str, **fields) -> int:

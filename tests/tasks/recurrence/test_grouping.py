@@ -9,9 +9,8 @@ from sqlalchemy import select
 from models.recurrence import RecurrenceMember
 from tasks.recurrence import run_scan
 
-from .conftest import add, groups
+from .conftest import DAY, add, groups
 
-DAY = 24 * 60
 
 
 def test_a_burst_of_one_alert_groups_with_its_reason(db):
