@@ -21,8 +21,8 @@ from pydantic import BaseModel, Field
 from models.enums import Decision, Role
 from models.settings import get_settings
 from tasks.problem.decisions import record_decision_task
+from tasks.problem.waiting import GATES, gate_of  # noqa: F401  (gate_of: keys are <gate>-<round>-<try>)
 
-GATES = ("root-cause", "change", "closure")
 F = TypeVar("F", bound=RunInput)
 
 
@@ -87,11 +87,6 @@ ROLES: dict[str, Role] = {"root-cause": Role.problem_manager, "change": Role.cha
 def holds_role(person: str, role: Role | str) -> bool:
     """True when ``settings.roles`` lists the person under the role."""
     return person.strip() in get_settings().people_with(str(role))
-
-
-def gate_of(pause_key: str) -> Optional[str]:
-    """The gate a pause key belongs to (keys are ``<gate>-<round>-<try>``)."""
-    return next((g for g in GATES if pause_key == g or pause_key.startswith(g + "-")), None)
 
 
 def _with_brief(form: type[F], brief: str) -> type[F]:

@@ -97,5 +97,19 @@ def show_problem(
     )
 
 
+@app.command("run")
+def run_problem(
+    problem_id: str = typer.Argument(..., help="PRB number or id"),
+) -> None:
+    """Work a problem through the problem-management flow (a run of the deployment
+    when a Prefect server serves it, otherwise in this process)."""
+    from tasks.problem.launch import start_problem_run
+
+    with session_scope() as db_session:
+        problem = problems.get_or_raise(db_session=db_session, problem_id=problem_id)
+        key, number = problem.id, problem.number
+    typer.echo(start_problem_run(key, number, echo=typer.echo))
+
+
 def register(root: typer.Typer) -> None:
     root.add_typer(app, name="problem")

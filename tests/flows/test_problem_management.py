@@ -15,7 +15,7 @@ from models.enums import ChangeState, ClosureCode, Decision, IncidentState, Know
 from models.kedb import KnownError, Workaround
 from models.problem import Problem, ProblemTask
 from models.review import Review
-from tests.flows.problem_runs import (Server, artifacts, read_run, resume, serving_env, start_run, task_runs,
+from tests.flows.problem_runs import (Server, artifacts, deployment_id, read_run, resume, serving_env, start_run, task_runs,
                                       wait_at_gate, wait_for)
 from tests.tasks.problem.conftest import make_problem
 
@@ -148,3 +148,52 @@ def test_serving_killed_at_a_gate_resumes_without_repeating_a_step(prefect_serve
         assert s.get(Problem, problem_id).state == ProblemState.closed
         plans = s.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "plan"))
         assert plans == 1
+
+
+def test_cli_runs_lists_and_answers_gates_including_a_rejected_change(prefect_server, server, clean_db, tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = str(Path(sys.executable).parent / "problemflow")
+    env = dict(server.env)
+
+    def cli(*args: str) -> str:
+        done = subprocess.run([exe, *args], env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    with session_scope(clean_db) as s:
+        problem_id = make_problem(s, count=3, impact=Level.high)
+    deployment_id(prefect_server)  # served and registered
+    out = cli("problem", "run", f"PRB{problem_id:07d}")
+    assert "started flow run" in out
+    run_id = out.split("(")[1].split(")")[0]
+    wait_at_gate(prefect_server, run_id, "root-cause-")
+    waiting = json.loads(cli("approvals", "--json"))
+    assert [(w["flow_run_id"], w["problem_id"], w["gate"], w["can_answer"]) for w in waiting] == [
+        (run_id, problem_id, "root-cause", ["pat"])]
+    root_cause = ["--as", "pat", "--root-cause", "Pool too small", "--why", "timeouts", "--factor",
+                  "technology:fixed pool", "--workaround", "restart pods"]
+    cli("approve", run_id, *root_cause)
+    wait_at_gate(prefect_server, run_id, "change-1r1-")
+    cli("approve", run_id, "--as", "cab-sam", "--reject", "--comment", "no back-out plan")
+    wait_at_gate(prefect_server, run_id, "root-cause-2r1-")
+    cli("approve", run_id, *root_cause, "--backout-plan", "roll back to v41")
+    wait_at_gate(prefect_server, run_id, "change-2r1-")
+    cli("approve", run_id, "--as", "cab-alex")
+    wait_at_gate(prefect_server, run_id, "closure-")
+    cli("approve", run_id, "--as", "pat", "--lessons", "always write a back-out plan", "--action", "template")
+    wait_for(prefect_server, run_id, lambda r: r["state"]["type"] == "COMPLETED", "completion")
+
+    with session_scope(clean_db) as s:
+        changes = s.scalars(select(ChangeRequest).order_by(ChangeRequest.attempt)).all()
+        assert [(c.attempt, c.state) for c in changes] == [(1, ChangeState.rejected), (2, ChangeState.implemented)]
+        assert changes[1].backout_plan == "roll back to v41"
+        problem = s.get(Problem, problem_id)
+        assert problem.state == ProblemState.closed and problem.closure_code == ClosureCode.fix_applied
+        assert s.scalar(select(func.count()).select_from(KnownError)) == 1
+        decisions = [(a.gate, str(a.decision)) for a in s.scalars(select(Approval).order_by(Approval.id))]
+    assert decisions == [("root-cause", "approved"), ("change", "rejected"), ("root-cause", "approved"),
+                         ("change", "approved"), ("closure", "approved")]

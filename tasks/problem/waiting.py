@@ -1,0 +1,94 @@
+"""Problem runs waiting at a gate, read from the Prefect API, and answering them."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Optional
+from uuid import UUID
+
+from pydantic import BaseModel
+
+from models.settings import get_settings
+
+FLOW_NAME = "problem-management"
+GATES = ("root-cause", "change", "closure")
+GATE_ROLES = {"root-cause": "problem_manager", "change": "change_approver", "closure": "problem_manager"}
+
+
+class WaitingRun(BaseModel):
+    """One problem run suspended or paused at a gate."""
+
+    flow_run_id: str
+    name: str
+    problem_id: Optional[int] = None
+    gate: Optional[str] = None
+    pause_key: str
+    waiting_since: datetime
+    waiting_hours: float
+    role: Optional[str] = None
+    can_answer: list[str] = []
+
+
+def gate_of(pause_key: str) -> Optional[str]:
+    """The gate a pause key belongs to (keys are ``<gate>-<round>-<try>``)."""
+    return next((g for g in GATES if pause_key == g or pause_key.startswith(g + "-")), None)
+
+
+def api_configured() -> bool:
+    from prefect.settings import PREFECT_API_URL
+
+    return bool(PREFECT_API_URL.value())
+
+
+def _waiting(run: Any, now: datetime) -> WaitingRun:
+    key = run.state.state_details.pause_key or ""
+    gate = gate_of(key)
+    params = (run.parameters or {}).get("params") or {}
+    since = run.state.timestamp
+    role = GATE_ROLES.get(gate) if gate else None
+    return WaitingRun(
+        flow_run_id=str(run.id), name=run.name, problem_id=params.get("problem_id"), gate=gate, pause_key=key,
+        waiting_since=since, waiting_hours=round((now - since).total_seconds() / 3600, 2), role=role,
+        can_answer=get_settings().people_with(role) if role else [],
+    )
+
+
+def waiting_runs(limit: int = 200) -> list[WaitingRun]:
+    """Problem-management runs waiting at a gate, oldest first."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (FlowFilter, FlowFilterName, FlowRunFilter, FlowRunFilterState,
+                                                FlowRunFilterStateType)
+    from prefect.client.schemas.objects import StateType
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=[FLOW_NAME])),
+            flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED]))),
+            limit=limit,
+        )
+    now = datetime.now(timezone.utc)
+    found = [_waiting(run, now) for run in runs if run.state is not None]
+    return sorted(found, key=lambda w: w.waiting_since)
+
+
+def pause_key_of(flow_run_id: str | UUID) -> str:
+    """The pause key of a run waiting at a gate; raises ValueError when it is not waiting."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            run = client.read_flow_run(UUID(str(flow_run_id)))
+        except (ObjectNotFound, ValueError):
+            raise ValueError(f"flow run {flow_run_id} not found") from None
+    if run.state is None or not run.state.is_paused() or not run.state.state_details.pause_key:
+        state = run.state.name if run.state else "unknown"
+        raise ValueError(f"flow run {flow_run_id} is not waiting at a gate (state: {state})")
+    return run.state.state_details.pause_key
+
+
+def resume(flow_run_id: str | UUID, run_input: dict) -> None:
+    """Answer a gate: resume the run with the form's fields, as the UI does."""
+    from prefect.flow_runs import resume_flow_run
+
+    resume_flow_run(UUID(str(flow_run_id)), run_input=run_input)
