@@ -23,8 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Optional
 
-from sqlalchemy import func, insert, select, text
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models.alert import AlertEvent, AlertOutcome, AlertStatus
@@ -34,13 +33,17 @@ from models.enums import IncidentState
 from models.incident import Incident
 from models.services import incidents
 from models.states import priority_for
+from problemflow.intake.bulk import insert_rows
 from problemflow.intake.common import NormalAlert
 
 ResolvePolicy = Literal["resolve", "record"]
 ACTOR = "intake"
-OPEN_WHERE = text("fingerprint IS NOT NULL AND state IN ('new', 'in_progress', 'on_hold')")
+OPEN_WHERE = "fingerprint IS NOT NULL AND state IN ('new', 'in_progress', 'on_hold')"
+_ON_CONFLICT = f"ON CONFLICT (source, fingerprint) WHERE {OPEN_WHERE} DO NOTHING"
 CLOSED_STATES = (IncidentState.resolved.value, IncidentState.closed.value)
 _INCIDENT = Incident.__table__
+_AUDIT = AuditEvent.__table__
+_ALERT_EVENT = AlertEvent.__table__
 _CREATE_EXCLUDE = {"depends_on", "opened_at"}
 
 Key = tuple[str, str]
@@ -90,11 +93,6 @@ class Stored:
 class BatchResult:
     results: list[tuple[AlertOutcome, Optional[int]]]
     created: list[int] = field(default_factory=list)
-
-
-def _insert_for(db_session: Session):
-    name = db_session.get_bind().dialect.name
-    return (postgresql.insert if name == "postgresql" else sqlite.insert)(_INCIDENT)
 
 
 class _Batch:
@@ -213,7 +211,7 @@ class _Batch:
         rows = []
         for p in pending:
             incident_in = p.alert.incident_in
-            row = incident_in.model_dump(exclude=_CREATE_EXCLUDE)
+            row = incident_in.model_dump(mode="json", exclude=_CREATE_EXCLUDE)
             opened_at = incident_in.opened_at or self.now
             row.update(
                 priority=priority_for(incident_in.impact, incident_in.urgency).value,
@@ -226,12 +224,7 @@ class _Batch:
                 updated_at=self.now,
             )
             rows.append(row)
-        stmt = (
-            _insert_for(self.db)
-            .on_conflict_do_nothing(index_elements=["source", "fingerprint"], index_where=OPEN_WHERE)
-            .returning(_INCIDENT.c.id, _INCIDENT.c.source, _INCIDENT.c.fingerprint)
-        )
-        inserted = {(r.source, r.fingerprint): r.id for r in self.db.execute(stmt, rows)}
+        inserted = self._insert_incidents(rows)
         audits = []
         for i, p in enumerate(pending):
             key = (p.alert.source, p.alert.fingerprint)
@@ -265,7 +258,22 @@ class _Batch:
                 p.incident_id = winner.id
                 self.open[key] = winner
         if audits:
-            self.db.execute(insert(AuditEvent), audits)
+            insert_rows(self.db.connection(), _AUDIT, audits)
+
+    def _insert_incidents(self, rows: list[dict]) -> dict[Key, int]:
+        """Insert, skipping keys another writer opened meanwhile; returns the new ids by key."""
+        connection = self.db.connection()
+        if connection.dialect.name == "postgresql":
+            found = insert_rows(connection, _INCIDENT, rows, suffix=_ON_CONFLICT, returning=("id", "source", "fingerprint"))
+            return {(source, fingerprint): new_id for new_id, source, fingerprint in found}
+        # SQLite: the writer holds the write lock since BEGIN IMMEDIATE, so every row above
+        # the highest id before the insert is ours
+        before = connection.scalar(select(func.coalesce(func.max(_INCIDENT.c.id), 0)))
+        insert_rows(connection, _INCIDENT, rows, suffix=_ON_CONFLICT)
+        found = connection.execute(
+            select(_INCIDENT.c.id, _INCIDENT.c.source, _INCIDENT.c.fingerprint).where(_INCIDENT.c.id > before)
+        )
+        return {(r.source, r.fingerprint): r.id for r in found}
 
     def _record(self, stored: list[Stored]) -> None:
         rows = [
@@ -281,7 +289,7 @@ class _Batch:
             for alert, s in zip(self.alerts, stored)
         ]
         self.db.flush()
-        self.db.execute(insert(AlertEvent), rows)
+        insert_rows(self.db.connection(), _ALERT_EVENT, rows)
 
 
 def store_batch(*, db_session: Session, alerts: list[NormalAlert], policy: ResolvePolicy = "resolve") -> BatchResult:

@@ -1,0 +1,97 @@
+"""Bulk INSERT straight through the database driver's executemany.
+
+SQLAlchemy's per-row parameter processing costs more than the insert itself at
+thousands of rows per second. Here each column's own bind processor (JSON,
+UTC timestamps) runs once per value, and the driver does the rest: SQLite's
+executemany loops in C; psycopg 3 pipelines the statements and can return rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+from sqlalchemy import Connection, Table
+
+_processors: dict[tuple[str, str], list] = {}
+
+
+def _column_processors(table: Table, columns: Sequence[str], dialect) -> list:
+    key = (table.name + ":" + ",".join(columns), dialect.name)
+    found = _processors.get(key)
+    if found is None:
+        found = [table.c[name].type._cached_bind_processor(dialect) for name in columns]
+        _processors[key] = found
+    return found
+
+
+def _remember_last(process):
+    """The processor, skipping work when a value is the very object seen last (a batch's shared timestamp)."""
+    last = [object(), None]
+
+    def remembered(value):
+        if value is last[0]:
+            return last[1]
+        result = process(value)
+        if not isinstance(value, (dict, list)):  # mutable values may change between rows
+            last[0], last[1] = value, result
+        return result
+
+    return remembered
+
+
+def _defaults(table: Table, given: Sequence[str]) -> dict[str, Any]:
+    values = {}
+    for column in table.c:
+        default = column.default
+        if column.name in given or default is None or column.primary_key:
+            continue
+        if default.is_scalar:
+            values[column.name] = default.arg
+        elif default.is_callable:
+            values[column.name] = default.arg(None)
+    return values
+
+
+def insert_rows(
+    connection: Connection,
+    table: Table,
+    rows: list[dict[str, Any]],
+    *,
+    suffix: str = "",
+    returning: Optional[Sequence[str]] = None,
+) -> list[tuple]:
+    """Insert ``rows`` (dicts with the same keys); ``suffix`` goes after VALUES (e.g. ON CONFLICT).
+
+    ``returning`` needs PostgreSQL (psycopg 3); returns the rows it gives back.
+    """
+    if not rows:
+        return []
+    dialect = connection.dialect
+    columns = list(rows[0])
+    missing = _defaults(table, columns)
+    if missing:  # columns with a Python-side default that the rows do not give
+        rows = [{**row, **missing} for row in rows]
+        columns += list(missing)
+    processors = _column_processors(table, columns, dialect)
+    placeholder = "?" if dialect.paramstyle == "qmark" else "%s"
+    sql = (
+        f'INSERT INTO {table.name} ({", ".join(columns)}) '
+        f'VALUES ({", ".join([placeholder] * len(columns))}) {suffix}'
+    )
+    pairs = [(name, _remember_last(process) if process else None) for name, process in zip(columns, processors)]
+    params = [
+        tuple(row[name] if process is None else process(row[name]) for name, process in pairs) for row in rows
+    ]
+    cursor = connection.connection.cursor()
+    try:
+        if not returning:
+            cursor.executemany(sql, params)
+            return []
+        cursor.executemany(sql + " RETURNING " + ", ".join(returning), params, returning=True)
+        found: list[tuple] = []
+        while True:
+            found.extend(cursor.fetchall())
+            if not cursor.nextset():
+                return found
+    finally:
+        cursor.close()
