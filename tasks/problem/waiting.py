@@ -48,7 +48,7 @@ def _waiting(run: Any, now: datetime) -> WaitingRun:
     role = GATE_ROLES.get(gate) if gate else None
     return WaitingRun(
         flow_run_id=str(run.id), name=run.name, problem_id=params.get("problem_id"), gate=gate, pause_key=key,
-        waiting_since=since, waiting_hours=round((now - since).total_seconds() / 3600, 2), role=role,
+        waiting_since=since, waiting_hours=(now - since).total_seconds() / 3600, role=role,
         can_answer=get_settings().people_with(role) if role else [],
     )
 

@@ -15,7 +15,7 @@ from models.enums import ChangeState, ClosureCode, Decision, IncidentState, Know
 from models.kedb import KnownError, Workaround
 from models.problem import Problem, ProblemTask
 from models.review import Review
-from tests.flows.problem_runs import (Server, artifacts, deployment_id, read_run, resume, serving_env, start_run, task_runs,
+from tests.flows.problem_runs import (ROLES, Server, artifacts, deployment_id, read_run, resume, serving_env, start_run, task_runs,
                                       wait_at_gate, wait_for)
 from tests.tasks.problem.conftest import make_problem
 
@@ -98,7 +98,12 @@ def test_whole_flow_with_every_gate_answered_through_the_api(prefect_server, ser
             "prb0000001-incident-log"} <= keys
 
 
-def test_an_approver_without_the_role_is_refused_and_the_run_keeps_waiting(prefect_server, server, clean_db):
+def test_an_approver_without_the_role_is_refused_and_the_run_keeps_waiting(prefect_server, server, clean_db,
+                                                                          monkeypatch):
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
     with session_scope(clean_db) as s:
         problem_id = make_problem(s, count=2)
     run_id = start_run(prefect_server, {"problem_id": problem_id})
@@ -113,6 +118,34 @@ def test_an_approver_without_the_role_is_refused_and_the_run_keeps_waiting(prefe
         assert s.scalar(select(func.count()).select_from(AuditEvent).where(
             AuditEvent.action == "approval:root-cause")) == 1
     assert read_run(prefect_server, run_id)["state"]["type"] == "PAUSED"
+
+    # the waiting gate is listed and, past the reminder setting, reminded (log and channels)
+    from flows.reminders import ReminderRun, approval_reminders
+    from models.settings import get_settings
+
+    received = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    channel = HTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=channel.serve_forever, daemon=True).start()
+    monkeypatch.setattr(get_settings(), "approval_remind_after_hours", 0.0001)
+    monkeypatch.setattr(get_settings(), "roles", ROLES)
+    monkeypatch.setattr(get_settings(), "notify_urls", [f"json://127.0.0.1:{channel.server_port}/"])
+    try:
+        reminded = approval_reminders(ReminderRun(interval_minutes=30))
+    finally:
+        channel.shutdown()
+    assert [(r.flow_run_id, r.gate, r.problem_id) for r in reminded] == [(run_id, "root-cause", problem_id)]
+    assert [m["title"] for m in received] == [f"PRB{problem_id:07d} waits for the root-cause gate"]
+    assert "pat" in received[0]["message"]
 
 
 def test_serving_killed_at_a_gate_resumes_without_repeating_a_step(prefect_server, clean_db, tmp_path):
