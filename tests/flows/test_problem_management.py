@@ -230,3 +230,35 @@ def test_cli_runs_lists_and_answers_gates_including_a_rejected_change(prefect_se
         decisions = [(a.gate, str(a.decision)) for a in s.scalars(select(Approval).order_by(Approval.id))]
     assert decisions == [("root-cause", "approved"), ("change", "rejected"), ("root-cause", "approved"),
                          ("change", "approved"), ("closure", "approved")]
+
+
+def test_problem_opened_event_starts_a_run_for_that_problem(prefect_server, server, clean_db):
+    import time
+    import uuid
+    from datetime import datetime, timezone
+
+    from tests.flows.problem_runs import api
+
+    with session_scope(clean_db) as s:
+        problem_id = make_problem(s, count=2)
+    deployment = deployment_id(prefect_server)
+    event = {"id": str(uuid.uuid4()), "occurred": datetime.now(timezone.utc).isoformat(),
+             "event": "problemflow.problem.opened",
+             "resource": {"prefect.resource.id": f"problemflow.problem.{problem_id}"},
+             "payload": {"problem_id": problem_id, "number": f"PRB{problem_id:07d}"}}
+    runs = []
+    for _ in range(6):  # the automation can take a moment to be active after serve() starts
+        api(prefect_server, "POST", "/events", json=[{**event, "id": str(uuid.uuid4())}])
+        for _ in range(10):
+            time.sleep(1)
+            runs = api(prefect_server, "POST", "/flow_runs/filter",
+                       json={"deployments": {"id": {"any_": [deployment]}}})
+            if runs:
+                break
+        if runs:
+            break
+    assert len(runs) >= 1
+    assert runs[0]["parameters"]["params"]["problem_id"] == problem_id
+    wait_at_gate(prefect_server, runs[0]["id"], "root-cause-")
+    with session_scope(clean_db) as s:
+        assert s.get(Problem, problem_id).state == ProblemState.root_cause_analysis

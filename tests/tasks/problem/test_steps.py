@@ -128,3 +128,26 @@ def test_resolve_review_close(db_session, problem_id):
     assert r.metrics["incidents_before_fix"] == 3 and r.metrics["incidents_after_fix"] == 0
     assert r.metrics["time_to_root_cause_hours"] is not None and "carol" in r.participants
     assert problem.state == ProblemState.closed and problem.closure_code == ClosureCode.fix_applied
+
+
+@pytest.mark.integration
+def test_analyse_waits_for_a_slot_of_the_team_wip_limit(prefect_server, db_session, problem_id, monkeypatch):
+    import threading
+    import time
+
+    from prefect.concurrency.sync import concurrency
+
+    from models.settings import get_settings
+
+    monkeypatch.setattr(get_settings(), "wip_limits", {"payments": 1})
+    analyse.ensure_limit("wip-payments", 1)
+    finished = threading.Event()
+    with concurrency("wip-payments", occupy=1, strict=True):  # the team is at its limit
+        worker = threading.Thread(target=lambda: (analyse.analyse_task(problem_id), finished.set()))
+        worker.start()
+        time.sleep(3)
+        assert not finished.is_set()
+    worker.join(timeout=60)
+    assert finished.is_set()
+    db_session.expire_all()
+    assert db_session.get(Problem, problem_id).state == ProblemState.root_cause_analysis
