@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import threading
 import time
@@ -156,3 +157,50 @@ def test_escalation_event_starts_an_incident_response_run(prefect_server, clean_
     assert len(runs) == 1
     assert runs[0].parameters["params"]["incident_id"] == incident_id
     assert runs[0].parameters["params"]["priority"] == "1-critical"
+
+
+def test_record_step_retried_after_a_transient_error_stores_once(prefect_server, clean_db, monkeypatch):
+    """The incident is stored, then the step fails with a database error: the retry finds it."""
+    from prefect import flow
+    from sqlalchemy.exc import OperationalError
+
+    # the package exports the step functions under the module names, so fetch the module itself
+    identify_module = importlib.import_module("tasks.incident.identify")
+    real_record = identify_module.record
+    calls = []
+
+    def flaky_record(*, db_session, incident_in, key, actor="system"):
+        calls.append(key)
+        if len(calls) == 1:
+            with session_scope(clean_db) as other:
+                real_record(db_session=other, incident_in=incident_in, key=key, actor=actor)
+            raise OperationalError("COMMIT", {}, Exception("server closed the connection unexpectedly"))
+        return real_record(db_session=db_session, incident_in=incident_in, key=key, actor=actor)
+
+    monkeypatch.setattr(identify_module, "record", flaky_record)
+
+    @flow
+    def store_one() -> int:
+        return identify_module.record_task(IncidentCreate(title="Queue backlog"), key="retry-test").id
+
+    incident_id = store_one()
+    assert len(calls) == 2
+    with session_scope(clean_db) as db_session:
+        assert [i.id for i in incidents.list(db_session=db_session)] == [incident_id]
+
+
+def test_record_step_does_not_retry_bad_input(prefect_server, clean_db):
+    from prefect import flow
+
+    from tasks.incident.identify import record_task
+
+    @flow
+    def store_bad() -> None:
+        record_task(IncidentCreate(title="x", depends_on=[999]), key="bad-input")
+
+    from models.errors import IncidentNotFound
+
+    started = time.monotonic()
+    with pytest.raises(IncidentNotFound):
+        store_bad()
+    assert time.monotonic() - started < 5  # no retry delays spent on an error that cannot heal
