@@ -9,6 +9,8 @@ from typing import Literal, Optional
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models.enums import Priority
+
 
 DEFAULT_SLA_HOURS = {
     "1-critical": 4.0, "2-high": 8.0, "3-moderate": 24.0, "4-low": 72.0, "5-planning": 168.0,
@@ -79,8 +81,9 @@ class Settings(BaseSettings):
     kedb_attach_score: float = Field(
         default=0.6, ge=0, le=1, description="a known error scoring at least this is attached"
     )
-    escalate_priorities: list[str] = Field(
-        default_factory=lambda: ["1-critical", "2-high"], description="priorities that escalate"
+    escalate_priorities: list[Priority] = Field(
+        default_factory=lambda: [Priority.critical, Priority.high],
+        description='priorities that escalate, e.g. ["1-critical", "2-high"]',
     )
 
     @model_validator(mode="after")

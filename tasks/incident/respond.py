@@ -132,7 +132,7 @@ def respond(*, db_session: Session, incident_id: int | str) -> ResponseOutcome:
                               already_responded=False, known_error=best, candidates=candidates,
                               workaround=workaround)
     incident.responded_at = utcnow()
-    if priority.value in settings.escalate_priorities:
+    if priority in settings.escalate_priorities:
         outcome.escalated = True
         title, body = escalation_text(incident, best, workaround)
         try:
