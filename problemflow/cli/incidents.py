@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -78,6 +79,42 @@ def open_incident(
             typer.echo(f"escalated: {outcome.notified} channel(s) notified")
         else:
             typer.echo("escalated (no notification channel configured: set PROBLEMFLOW_NOTIFY_URLS)")
+
+
+@app.command("triage")
+def triage_incident(
+    title: str = typer.Option(..., help="One line: what is broken"),
+    description: str = typer.Option("", help="What people see"),
+    label: Optional[list[str]] = typer.Option(None, "--label", help="key=value, e.g. alertname=InstanceDown"),
+    service: Optional[str] = typer.Option(None, help="Affected service"),
+    source: IncidentSource = typer.Option(IncidentSource.alertmanager, help="Where it would come from"),
+    rules: Optional[Path] = typer.Option(None, help="Rules file to try (default: the one in force)"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON"),
+) -> None:
+    """Show how the rules would triage an incident, and which rule decided each step (nothing is stored)."""
+    from problemflow.cli.kedb import parse_labels
+    from tasks.incident.explain import explain
+    from tasks.incident.rules import Rules
+
+    incident_in = IncidentCreate(title=title, description=description, labels=parse_labels(label),
+                                 service=service, source=source)
+    explained = explain(incident_in, Rules.from_file(rules) if rules else None)
+    if as_json:
+        print_json(explained.model_dump(mode="json"))
+        return
+    r = explained.result
+    print_table(
+        f"Triage by {explained.rules_file}",
+        ["step", "result", "rule"],
+        [
+            ["identify", f"service {r.service or '-'}, ci {r.configuration_item or '-'}, "
+                         f"owner {r.owner or '-'}, group {r.assignment_group or '-'}", explained.route or "-"],
+            ["categorize", f"{r.category or '-'} / {r.subcategory or '-'} ({r.symptom or '-'})",
+             explained.category_rule or "-"],
+            ["prioritize", f"impact {r.impact.value}, urgency {r.urgency.value} -> {explained.priority}",
+             explained.priority_rule or (f"severity {explained.severity}" if explained.severity else "-")],
+        ],
+    )
 
 
 @app.command("close")

@@ -78,3 +78,19 @@ def test_incident_close_refuses_open_dependencies(cli, clean_db):
     closed = cli.json("incident", "close", "INC0000002", "--code", "workaround_applied")
     assert closed["state"] == "closed" and closed["code"] == "workaround_applied"
     assert json.loads(cli("incident", "show", "1", "--json").stdout)["resolution_notes"] == "new PSU"
+
+
+def test_incident_triage_explains_the_rules_and_checks_a_rules_file(cli, tmp_path):
+    explained = cli.json(
+        "incident", "triage", "--title", "Disk almost full", "--label", "alertname=NodeFilesystemAlmostOutOfSpace",
+        "--label", "severity=critical", "--label", "environment=staging", "--label", "team=storage")
+    assert (explained["route"], explained["category_rule"], explained["priority_rule"]) == (
+        "team label", "disk space", "non-production")
+    assert explained["priority"] == "3-moderate" and explained["result"]["assignment_group"] == "storage"
+    assert cli.json("incident", "list") == []  # nothing stored
+
+    bad = tmp_path / "rules.toml"
+    bad.write_text('[[category]]\nname = "x"\ncategory = "A"\ncolour = 1\n')
+    result = cli("incident", "triage", "--title", "x", "--rules", str(bad), check=False)
+    assert result.returncode == 1
+    assert "rule 'x' ([[category]] #1) field colour: Extra inputs are not permitted" in " ".join(result.stderr.split())
