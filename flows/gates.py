@@ -97,7 +97,33 @@ def _with_brief(form: type[F], brief: str) -> type[F]:
     return described
 
 
+def answered_ahead(form: type[F], key: str) -> Optional[F]:
+    """The answer already stored for this gate key: given on an earlier resume of
+    this run, or written ahead (flow run input ``suspended-<key>-response``) so
+    the run goes through the gate without stopping. None when there is none or
+    it does not fit the form."""
+    from prefect.input.actions import read_flow_run_input
+
+    for state_name in ("suspended", "paused"):
+        value = read_flow_run_input(f"{state_name}-{key}-response", flow_run_id=runtime.flow_run.id)
+        if value:
+            try:
+                return form.model_validate(value)
+            except pydantic.ValidationError as error:
+                runtime_logger().warning("stored answer for %s ignored: %s", key, error)
+    return None
+
+
+def runtime_logger():
+    from prefect.logging import get_run_logger
+
+    return get_run_logger()
+
+
 def _wait(form: type[F], key: str, brief: str) -> F:
+    ahead = answered_ahead(form, key)
+    if ahead is not None:
+        return ahead
     timeout = get_settings().approval_timeout_days * 86_400
     if runtime.deployment.id:
         return flow_runs.suspend_flow_run(wait_for_input=_with_brief(form, brief), key=key, timeout=timeout)
