@@ -102,7 +102,7 @@ class Board(BaseModel):
 
 
 def _age(now: datetime, since: datetime) -> float:
-    return round((now - since).total_seconds() / 86400, 1)
+    return max(0.0, round((now - since).total_seconds() / 86400, 1))
 
 
 def build_board(
