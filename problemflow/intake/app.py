@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from contextlib import asynccontextmanager
 from typing import Optional
 
@@ -21,6 +22,7 @@ from problemflow.intake.responder import Responder, load_respond
 from problemflow.intake.writer import GroupWriter, writer_engine
 
 logger = logging.getLogger("problemflow.intake")
+SWITCH_INTERVAL_S = 0.001
 
 DESCRIPTION = """\
 Receives monitoring alerts and turns them into incidents: deduplicated on the
@@ -53,6 +55,9 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         load_triage()
+        # The writer thread returns from each database round trip wanting the GIL back; with
+        # the default 5 ms switch interval it waits behind request parsing for that long.
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         responder = Responder(sessions, load_respond() if settings.intake_respond else None)
         engine_for_writes = writer_engine(settings.database_url)
         writer = GroupWriter(

@@ -59,13 +59,14 @@ def insert_rows(
     *,
     suffix: str = "",
     returning: Optional[Sequence[str]] = None,
-) -> list[tuple]:
+) -> "list[tuple] | int":
     """Insert ``rows`` (dicts with the same keys); ``suffix`` goes after VALUES (e.g. ON CONFLICT).
 
-    ``returning`` needs PostgreSQL (psycopg 3); returns the rows it gives back.
+    Returns the number of rows inserted or, with ``returning`` (PostgreSQL, psycopg 3),
+    the rows given back.
     """
     if not rows:
-        return []
+        return [] if returning else 0
     dialect = connection.dialect
     columns = list(rows[0])
     missing = _defaults(table, columns)
@@ -86,7 +87,7 @@ def insert_rows(
     try:
         if not returning:
             cursor.executemany(sql, params)
-            return []
+            return cursor.rowcount
         cursor.executemany(sql + " RETURNING " + ", ".join(returning), params, returning=True)
         found: list[tuple] = []
         while True:

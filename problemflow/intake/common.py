@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping, Optional
 
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from models.alert import AlertOutcome, AlertStatus
 from models.incident import NUMBER_PREFIX, IncidentCreate, format_number
 
 logger = logging.getLogger("problemflow.intake")
+RULES_CHECK_SECONDS = 1.0
 
 # Alertmanager and Grafana send this for "not ended yet"
 _NO_TIME_BEFORE = datetime(1971, 1, 1, tzinfo=timezone.utc)
@@ -49,11 +52,21 @@ class NormalAlert:
 
 def _load_triage() -> Callable[[IncidentCreate], IncidentCreate]:
     try:
-        from tasks.incident import triage
+        from tasks.incident import get_rules, triage
     except ImportError:  # the incident steps are not installed: keep the alert as mapped
         logger.warning("tasks.incident.triage is not available; alerts are stored untriaged")
         return lambda incident_in: incident_in
-    return getattr(triage, "fn", triage)
+    triage = getattr(triage, "fn", triage)
+    rules = [get_rules(), time.monotonic()]
+
+    def with_rules(incident_in: IncidentCreate) -> IncidentCreate:
+        # the rules file is checked for changes once a second, not for every alert
+        now = time.monotonic()
+        if now - rules[1] > RULES_CHECK_SECONDS:
+            rules[0], rules[1] = get_rules(), now
+        return triage(incident_in, rules[0])
+
+    return with_rules
 
 
 _triage: Optional[Callable[[IncidentCreate], IncidentCreate]] = None
@@ -124,14 +137,18 @@ class IntakeAnswer(BaseModel):
     alerts: list[AlertResult]
 
 
-def answer(alerts: list[NormalAlert], stored: list[tuple[AlertOutcome, Optional[int]]]) -> IntakeAnswer:
-    return IntakeAnswer(
-        alerts=[
-            AlertResult(
-                fingerprint=alert.fingerprint,
-                outcome=outcome,
-                incident=format_number(NUMBER_PREFIX, incident_id) if incident_id else None,
-            )
-            for alert, (outcome, incident_id) in zip(alerts, stored)
-        ]
+def answer(alerts: list[NormalAlert], stored: list[tuple[AlertOutcome, Optional[int]]]) -> JSONResponse:
+    """The :class:`IntakeAnswer`, built as plain JSON (no second validation of what we just made)."""
+    return JSONResponse(
+        {
+            "status": "stored",
+            "alerts": [
+                {
+                    "fingerprint": alert.fingerprint,
+                    "outcome": outcome.value,
+                    "incident": format_number(NUMBER_PREFIX, incident_id) if incident_id else None,
+                }
+                for alert, (outcome, incident_id) in zip(alerts, stored)
+            ],
+        }
     )

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Optional
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.alert import AlertEvent, AlertOutcome, AlertStatus
@@ -40,7 +40,14 @@ ResolvePolicy = Literal["resolve", "record"]
 ACTOR = "intake"
 OPEN_WHERE = "fingerprint IS NOT NULL AND state IN ('new', 'in_progress', 'on_hold')"
 _ON_CONFLICT = f"ON CONFLICT (source, fingerprint) WHERE {OPEN_WHERE} DO NOTHING"
-CLOSED_STATES = (IncidentState.resolved.value, IncidentState.closed.value)
+_OPEN_SQL = (
+    "SELECT id, source, fingerprint FROM incident WHERE source IN ({sources}) "
+    "AND fingerprint IN ({fingerprints}) AND state IN ('new', 'in_progress', 'on_hold') ORDER BY id"
+)
+_CLOSED_SQL = (
+    "SELECT source, fingerprint, max(id) FROM incident WHERE source IN ({sources}) "
+    "AND fingerprint IN ({fingerprints}) AND state IN ('resolved', 'closed') GROUP BY source, fingerprint"
+)
 _INCIDENT = Incident.__table__
 _AUDIT = AuditEvent.__table__
 _ALERT_EVENT = AlertEvent.__table__
@@ -106,42 +113,32 @@ class _Batch:
         self.pending: list[_Pending] = []
         self.created: list[_Pending] = []
 
+    def _query(self, sql: str, sources: set[str], fingerprints: set[str]) -> list[tuple]:
+        """Plain SQL with IN lists: per batch, SQLAlchemy's statement building cost more than the query."""
+        connection = self.db.connection()
+        mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+        sql = sql.format(
+            sources=", ".join([mark] * len(sources)), fingerprints=", ".join([mark] * len(fingerprints))
+        )
+        return connection.exec_driver_sql(sql, (*sources, *fingerprints)).all()
+
     def load(self) -> None:
         keys = {(a.source, a.fingerprint) for a in self.alerts}
         sources = {k[0] for k in keys}
-        fingerprints = {k[1] for k in keys}
-        # locked (PostgreSQL; SQLite's writer holds the database lock) so that concurrent
-        # writers add occurrences one after the other; id order avoids deadlocks
-        rows = self.db.scalars(
-            select(Incident)
-            .where(
-                Incident.source.in_(sources),
-                Incident.fingerprint.in_(fingerprints),
-                Incident.state.in_(incidents.OPEN_STATES),
-            )
-            .order_by(Incident.id)
-            .with_for_update()
-        )
-        for incident in rows:
-            key = (incident.source, incident.fingerprint)
-            if key in keys:
-                self.open[key] = incident
+        # Locked (FOR UPDATE on PostgreSQL; SQLite's writer holds the database lock since
+        # BEGIN IMMEDIATE) so that concurrent writers add occurrences one after the other;
+        # id order avoids deadlocks.
+        lock = " FOR UPDATE" if self.db.get_bind().dialect.name == "postgresql" else ""
+        found = self._query(_OPEN_SQL + lock, sources, {k[1] for k in keys})
+        open_ids = [row[0] for row in found if (row[1], row[2]) in keys]
+        if open_ids:
+            for incident in self.db.scalars(select(Incident).where(Incident.id.in_(open_ids))):
+                self.open[(incident.source, incident.fingerprint)] = incident
         missing = {k for k in keys if k not in self.open}
         if missing:
-            self._load_closed({k[1] for k in missing}, {k[0] for k in missing})
-
-    def _load_closed(self, fingerprints: set[str], sources: set[str]) -> None:
-        stmt = (
-            select(Incident.source, Incident.fingerprint, func.max(Incident.id))
-            .where(
-                Incident.source.in_(sources),
-                Incident.fingerprint.in_(fingerprints),
-                Incident.state.in_(CLOSED_STATES),
-            )
-            .group_by(Incident.source, Incident.fingerprint)
-        )
-        for source, fingerprint, last_id in self.db.execute(stmt):
-            self.last_closed[(source, fingerprint)] = last_id
+            rows = self._query(_CLOSED_SQL, {k[0] for k in missing}, {k[1] for k in missing})
+            for source, fingerprint, last_id in rows:
+                self.last_closed[(source, fingerprint)] = last_id
 
     def run(self) -> BatchResult:
         self.load()
@@ -268,8 +265,10 @@ class _Batch:
             return {(source, fingerprint): new_id for new_id, source, fingerprint in found}
         # SQLite: the writer holds the write lock since BEGIN IMMEDIATE, so every row above
         # the highest id before the insert is ours
-        before = connection.scalar(select(func.coalesce(func.max(_INCIDENT.c.id), 0)))
-        insert_rows(connection, _INCIDENT, rows, suffix=_ON_CONFLICT)
+        before = connection.exec_driver_sql("SELECT coalesce(max(id), 0) FROM incident").scalar()
+        inserted = insert_rows(connection, _INCIDENT, rows, suffix=_ON_CONFLICT)
+        if inserted == len(rows):  # none skipped: SQLite gave them max(id) + 1, + 2, ... in order
+            return {(row["source"], row["fingerprint"]): before + i for i, row in enumerate(rows, 1)}
         found = connection.execute(
             select(_INCIDENT.c.id, _INCIDENT.c.source, _INCIDENT.c.fingerprint).where(_INCIDENT.c.id > before)
         )

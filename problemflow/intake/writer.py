@@ -120,10 +120,13 @@ class GroupWriter:
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self._queue.put(_Job(alerts, future, loop))
+        # a plain timer, cheaper than wait_for(); a write that lands after it still counts
+        # as stored, so a retry by the sender becomes an occurrence, never a second incident
+        timer = loop.call_later(timeout, _expire, future, timeout)
         try:
-            return await asyncio.wait_for(asyncio.shield(future), timeout)
-        except asyncio.TimeoutError:
-            raise DatabaseUnavailable(f"the database did not answer within {timeout:g} s") from None
+            return await future
+        finally:
+            timer.cancel()
 
     def _run(self) -> None:
         stopping = False
@@ -152,22 +155,22 @@ class GroupWriter:
             if _unavailable(error):
                 logger.error("database unavailable, %d request(s) refused: %s", len(jobs), error)
                 failure: BaseException = DatabaseUnavailable(str(getattr(error, "orig", error)))
-                for job in jobs:
-                    _settle(job, error=failure)
+                _settle([(job, None, failure) for job in jobs])
                 return
             if len(jobs) > 1:  # find the request at fault; store the others
                 for job in jobs:
                     self._write([job])
                 return
             logger.exception("could not store a request of %d alert(s)", len(jobs[0].alerts))
-            _settle(jobs[0], error=error)
+            _settle([(jobs[0], None, error)])
             return
         self._on_batch(len(results), time.perf_counter() - started)
-        offset = 0
+        settled, offset = [], 0
         for job in jobs:
             count = len(job.alerts)
-            _settle(job, result=results[offset : offset + count])
+            settled.append((job, results[offset : offset + count], None))
             offset += count
+        _settle(settled)
 
     def _store(self, alerts: list[NormalAlert], attempts: int = 3) -> Results:
         for attempt in range(attempts):
@@ -188,16 +191,24 @@ class GroupWriter:
         raise AssertionError("unreachable")
 
 
-def _settle(job: _Job, *, result: Optional[Results] = None, error: Optional[BaseException] = None) -> None:
+def _expire(future: asyncio.Future, timeout: float) -> None:
+    if not future.done():
+        future.set_exception(DatabaseUnavailable(f"the database did not answer within {timeout:g} s"))
+
+
+def _settle(outcomes: list[tuple[_Job, Optional[Results], Optional[BaseException]]]) -> None:
+    """Answer every request of a batch with one wake-up of its event loop."""
+
     def settle() -> None:
-        if job.future.done():
-            return
-        if error is not None:
-            job.future.set_exception(error)
-        else:
-            job.future.set_result(result)
+        for job, result, error in outcomes:
+            if job.future.done():
+                continue
+            if error is not None:
+                job.future.set_exception(error)
+            else:
+                job.future.set_result(result)
 
     try:
-        job.loop.call_soon_threadsafe(settle)
-    except RuntimeError:  # the loop is closed: the request is gone
+        outcomes[0][0].loop.call_soon_threadsafe(settle)
+    except RuntimeError:  # the loop is closed: the requests are gone
         pass
