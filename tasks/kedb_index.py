@@ -3,147 +3,38 @@
 Built once per database and kept for the life of the process; before each
 search a cheap query (highest id and newest ``updated_at``, both indexed)
 tells whether the KEDB changed, and only a change to what matching looks at
-(text, signature, state, validity) rebuilds it. Scoring is vectorised with numpy over all known
-errors at once; :meth:`KedbIndex.score_one` is the same scoring written per
-known error, used to check the index and as the brute-force baseline.
+(text, signature, state, validity) rebuilds it. Scoring is vectorised with
+numpy over all known errors at once; :meth:`KedbIndex.score_one` scores one
+known error with :func:`tasks.kedb_signals.score_doc`, the reference used to
+check the index and as the brute-force baseline.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import math
-import re
 import threading
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Optional
+from typing import Optional
 
 import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models.enums import KnownErrorState
 from models.kedb import KnownError
+from tasks.kedb_signals import (
+    ELIGIBLE,
+    KEYWORDS_FOR_FULL_CREDIT,
+    PENALTIES,
+    WEIGHTS,
+    Query,
+    content_hash,
+    doc_of,
+    document_text,
+    score_doc,
+)
 
 logger = logging.getLogger("problemflow.kedb")
-
-ELIGIBLE = (KnownErrorState.published.value, KnownErrorState.fixed.value)
-
-# How much each signal says on its own; evidence combines as 1 - prod(1 - c).
-WEIGHTS = {
-    "fingerprint": 0.95,
-    "labels": 0.6,
-    "service": 0.35,
-    "category": 0.15,
-    "subcategory": 0.2,
-    "symptom": 0.3,
-    "keywords": 0.6,
-    "text": 0.8,
-}
-# Multipliers for evidence against a known error.
-PENALTIES = {"service_mismatch": 0.6, "label_conflict": 0.6, "fixed": 0.9}
-KEYWORDS_FOR_FULL_CREDIT = 3
-MAX_KEYWORD_WORDS = 6
-
-_WORD = re.compile(r"\w+")
-
-
-def words(text: str) -> tuple[str, ...]:
-    return tuple(_WORD.findall(text.casefold()))
-
-
-def _fold(value: Any) -> Optional[str]:
-    return str(value).strip().casefold() if value not in (None, "") else None
-
-
-@dataclass(frozen=True)
-class Query:
-    """What is known about an incident, normalised for matching."""
-
-    text: str = ""
-    labels: dict[str, str] = field(default_factory=dict)
-    service: Optional[str] = None
-    category: Optional[str] = None
-    subcategory: Optional[str] = None
-    symptom: Optional[str] = None
-    fingerprint: Optional[str] = None
-
-    @classmethod
-    def build(cls, *, text="", labels=None, service=None, category=None, subcategory=None,
-              symptom=None, fingerprint=None) -> "Query":
-        return cls(
-            text=text or "",
-            labels={str(k): str(v) for k, v in (labels or {}).items()},
-            service=_fold(service),
-            category=_fold(category),
-            subcategory=_fold(subcategory),
-            symptom=_fold(symptom),
-            fingerprint=str(fingerprint) if fingerprint else None,
-        )
-
-    def keyword_grams(self) -> set[tuple[str, ...]]:
-        tokens = words(self.text)
-        return {
-            tokens[i:i + n]
-            for n in range(1, MAX_KEYWORD_WORDS + 1)
-            for i in range(len(tokens) - n + 1)
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class Doc:
-    """One known error's signature, normalised."""
-
-    id: int
-    title: str
-    fixed: bool
-    valid_until: float
-    fingerprints: frozenset[str]
-    labels: dict[str, str]
-    services: frozenset[str]
-    category: Optional[str]
-    subcategory: Optional[str]
-    symptom: Optional[str]
-    keywords: tuple[tuple[str, ...], ...]
-
-
-def _doc(row) -> Doc:
-    sig = row.signature or {}
-    valid = row.valid_until
-    if valid is not None and valid.tzinfo is None:
-        valid = valid.replace(tzinfo=timezone.utc)
-    keywords = tuple(dict.fromkeys(w for w in (words(k)[:MAX_KEYWORD_WORDS] for k in sig.get("keywords", [])) if w))
-    return Doc(
-        id=row.id,
-        title=row.title,
-        fixed=row.state == KnownErrorState.fixed.value,
-        valid_until=valid.timestamp() if valid else math.inf,
-        fingerprints=frozenset(str(f) for f in sig.get("fingerprints", [])),
-        labels={str(k): str(v) for k, v in (sig.get("labels") or {}).items()},
-        services=frozenset(s for s in (_fold(s) for s in sig.get("services", [])) if s),
-        category=_fold(sig.get("category")),
-        subcategory=_fold(sig.get("subcategory")),
-        symptom=_fold(sig.get("symptom")),
-        keywords=keywords,
-    )
-
-
-def _document_text(row) -> str:
-    sig = row.signature or {}
-    return "\n".join([row.title, row.symptoms or "", " ".join(sig.get("keywords", [])),
-                      sig.get("symptom") or ""])
-
-
-def _content_hash(row) -> str:
-    payload = json.dumps(
-        [row.title, row.symptoms, row.state, row.signature,
-         row.valid_until.isoformat() if row.valid_until else None],
-        sort_keys=True, default=str,
-    )
-    return hashlib.blake2b(payload.encode(), digest_size=12).hexdigest()
-
 
 _COLUMNS = (KnownError.id, KnownError.title, KnownError.symptoms, KnownError.state,
             KnownError.signature, KnownError.valid_until, KnownError.updated_at)
@@ -159,9 +50,9 @@ class KedbIndex:
     def __init__(self, rows: list, stamp: tuple):
         self.stamp = stamp
         self.counted_at = 0.0
-        self.hashes = {r.id: _content_hash(r) for r in rows}
+        self.hashes = {r.id: content_hash(r) for r in rows}
         eligible = [r for r in rows if r.state in ELIGIBLE]
-        self.docs = [_doc(r) for r in eligible]
+        self.docs = [doc_of(r) for r in eligible]
         n = self.size = len(self.docs)
         self.ids = np.array([d.id for d in self.docs], dtype=np.int64)
         self.valid_until = np.array([d.valid_until for d in self.docs], dtype=np.float64)
@@ -197,7 +88,7 @@ class KedbIndex:
 
             vectorizer = TfidfVectorizer(sublinear_tf=True, stop_words="english", dtype=np.float32)
             try:
-                self.matrix = vectorizer.fit_transform([_document_text(r) for r in eligible]).tocsr()
+                self.matrix = vectorizer.fit_transform([document_text(r) for r in eligible]).tocsr()
                 self.vectorizer = vectorizer
                 self.terms_by_doc = self.matrix.T.tocsr()
                 self.analyzer = vectorizer.build_analyzer()
@@ -308,45 +199,14 @@ class KedbIndex:
 
     def score_one(self, i: int, query: Query, now: float, vector=None, grams=None) -> tuple[float, dict]:
         """The same score for one known error, computed on its own (brute force)."""
-        d = self.docs[i]
-        signals: dict[str, float] = {}
-        if query.fingerprint and query.fingerprint in d.fingerprints:
-            signals["fingerprint"] = WEIGHTS["fingerprint"]
-        for name in ("service", "category", "subcategory", "symptom"):
-            value = getattr(query, name)
-            present = (value in d.services) if name == "service" else (value is not None and value == getattr(d, name))
-            if value is not None and present:
-                signals[name] = WEIGHTS[name]
-        conflict = False
-        if query.labels and d.labels:
-            matched = sum(1 for k, v in query.labels.items() if d.labels.get(k) == v)
-            conflict = any(k in d.labels and d.labels[k] != v for k, v in query.labels.items())
-            if matched:
-                signals["labels"] = matched / len(d.labels) * WEIGHTS["labels"]
-        if query.text and d.keywords:
-            grams = query.keyword_grams() if grams is None else grams
-            found = sum(1 for kw in d.keywords if kw in grams)
-            if found:
-                signals["keywords"] = min(found / min(len(d.keywords), KEYWORDS_FOR_FULL_CREDIT), 1.0) * WEIGHTS["keywords"]
+        cosine = 0.0
         if vector is not None:
             start, end = self.matrix.indptr[i], self.matrix.indptr[i + 1]
             cosine = sum(vector.get(int(t), 0.0) * float(v) for t, v in
                          zip(self.matrix.indices[start:end], self.matrix.data[start:end]))
-            if cosine > 0:
-                signals["text"] = min(cosine, 1.0) * WEIGHTS["text"]
-        miss = 1.0
-        for value in signals.values():
-            miss *= 1.0 - value
-        score = 1.0 - miss
-        if query.service is not None and d.services and "service" not in signals:
-            score *= PENALTIES["service_mismatch"]
-        if conflict:
-            score *= PENALTIES["label_conflict"]
-        if d.fixed:
-            score *= PENALTIES["fixed"]
-        if d.valid_until <= now:
-            score = 0.0
-        return score, {k: round(v, 4) for k, v in signals.items()}
+        if grams is None:
+            grams = query.keyword_grams() if query.text else set()
+        return score_doc(self.docs[i], query, now, cosine, grams)
 
     def brute_force(self, query: Query, k: int, now: float, min_score: float = 0.0):
         """Score every known error one by one (the baseline the index is measured against)."""
@@ -405,7 +265,7 @@ def get_index(db_session: Session) -> KedbIndex:
                 # committed an older timestamp after a newer one
                 since = index.stamp[1] - (LATE_COMMIT_WINDOW if recount else timedelta(0))
                 changed = db_session.execute(select(*_COLUMNS).where(KnownError.updated_at >= since)).all()
-                if all(index.hashes.get(r.id) == _content_hash(r) for r in changed):
+                if all(index.hashes.get(r.id) == content_hash(r) for r in changed):
                     index.stamp = stamp  # only counters or timestamps moved
                     if recount:
                         index.counted_at = now

@@ -22,7 +22,8 @@ from models.enums import KnownErrorState
 from models.kedb import NUMBER_PREFIX
 from models.incident import format_number
 from models.services import incidents
-from tasks.kedb_index import PENALTIES, Query, get_index, now_ts
+from tasks.kedb_index import get_index, now_ts
+from tasks.kedb_signals import PENALTIES, Query
 
 
 class KedbMatch(BaseModel):
