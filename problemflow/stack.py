@@ -140,7 +140,9 @@ def up(*, prefect_port: int = 4200, intake_workers: int = 1, limit: int = 10) ->
     try:
         start_prefect(settings, port=prefect_port, stack=stack)
         start_intake(settings, stack=stack, workers=intake_workers)
-        from prefect import serve
+        import asyncio
+
+        from prefect.runner import Runner
         from prefect.settings import PREFECT_API_URL, temporary_settings
 
         from flows.deployments import all_deployments
@@ -148,10 +150,15 @@ def up(*, prefect_port: int = 4200, intake_workers: int = 1, limit: int = 10) ->
         with temporary_settings(updates={PREFECT_API_URL: stack.api_url}):
             prepare_prefect(settings)
             deployments = all_deployments()
+            # the same as prefect.serve(), but the banner waits until every
+            # deployment is registered, so what it lists can be triggered
+            runner = Runner(pause_on_shutdown=True, limit=limit)
+            for deployment in deployments:
+                runner.add_deployment(deployment)
             stack.timings["ready_s"] = time.monotonic() - started
             print_banner(stack, deployments)
             logger.info("stack ready in %.1f s", stack.timings["ready_s"])
-            serve(*deployments, limit=limit, print_starting_message=False)
+            asyncio.run(runner.start())
     except KeyboardInterrupt:
         pass
     finally:

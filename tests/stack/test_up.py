@@ -1,0 +1,108 @@
+"""``problemflow up``: the whole stack from one command, stopped and started again."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from problemflow.prefect_server import free_port
+
+EXECUTABLE = Path(sys.executable).parent / "problemflow"
+EXPECTED_DEPLOYMENTS = {"problem-management", "open-incident", "incident-response", "recurrence-scan"}
+
+pytestmark = pytest.mark.sqlite_only
+
+
+def start_stack(home: Path, prefect_port: int, intake_port: int) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "PROBLEMFLOW_"))}
+    env.update(
+        PROBLEMFLOW_HOME=str(home),
+        PROBLEMFLOW_INTAKE_PORT=str(intake_port),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_HOME=str(home / "prefect-client"),
+    )
+    return subprocess.Popen(
+        [str(EXECUTABLE), "up", "--prefect-port", str(prefect_port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def wait_ready(process: subprocess.Popen, timeout: float = 180) -> str:
+    """Read the banner until the stack says it is up; returns what it printed."""
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            if process.poll() is not None:
+                break
+            continue
+        lines.append(line)
+        if "Stop with Ctrl-C" in line:
+            return "".join(lines)
+    raise AssertionError("the stack did not come up:\n" + "".join(lines))
+
+
+def stop_stack(process: subprocess.Popen) -> float:
+    started = time.monotonic()
+    os.killpg(process.pid, signal.SIGINT)
+    process.wait(timeout=60)
+    return time.monotonic() - started
+
+
+def deployment_names(api_url: str) -> set[str]:
+    response = httpx.post(f"{api_url}/deployments/filter", json={"limit": 100}, timeout=10)
+    response.raise_for_status()
+    return {d["name"] for d in response.json()}
+
+
+def test_up_serves_everything_stops_cleanly_and_resumes(tmp_path):
+    home = tmp_path / "home"
+    prefect_port, intake_port = free_port(), free_port()
+    api_url = f"http://127.0.0.1:{prefect_port}/api"
+    intake_url = f"http://127.0.0.1:{intake_port}"
+
+    process = start_stack(home, prefect_port, intake_port)
+    try:
+        banner = wait_ready(process)
+        assert f"http://127.0.0.1:{prefect_port}" in banner and intake_url in banner
+        assert httpx.get(f"{intake_url}/healthz", timeout=5).status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{prefect_port}/", timeout=5).status_code == 200
+        assert EXPECTED_DEPLOYMENTS <= deployment_names(api_url)
+        opened = httpx.post(
+            f"{intake_url}/v1/alerts/generic",
+            json={"alerts": [{"title": "Orders API 5xx above 5%", "severity": "warning", "service": "orders"}]},
+            timeout=10,
+        )
+        assert opened.status_code < 300, opened.text
+    finally:
+        stop_seconds = stop_stack(process)
+    assert process.returncode is not None and stop_seconds < 60
+    for port in (prefect_port, intake_port):
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
+
+    # a second start finds the same data and the same deployments
+    process = start_stack(home, prefect_port, intake_port)
+    try:
+        wait_ready(process)
+        assert EXPECTED_DEPLOYMENTS <= deployment_names(api_url)
+        listed = subprocess.run(
+            [str(EXECUTABLE), "incident", "list", "--json"],
+            env={**os.environ, "PROBLEMFLOW_HOME": str(home), "PROBLEMFLOW_DATABASE_URL": ""},
+            capture_output=True, text=True, timeout=60,
+        )
+        assert "Orders API 5xx above 5%" in listed.stdout, listed.stderr
+    finally:
+        stop_stack(process)
