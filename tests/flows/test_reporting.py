@@ -80,6 +80,7 @@ def test_deployments_are_registered_with_their_schedules():
 def test_kpi_report_flow_writes_files_and_publishes_artifacts(week, prefect_server, tmp_path, monkeypatch):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
 
     from flows.reporting import KpiReportParameters, kpi_report
     from models.settings import get_settings
@@ -100,9 +101,12 @@ def test_kpi_report_flow_writes_files_and_publishes_artifacts(week, prefect_serv
     with get_client(sync_client=True) as client:
         found = {
             a.key: a
-            for a in client.read_artifacts(
-                artifact_filter=ArtifactFilter(
-                    key=ArtifactFilterKey(any_=["kpi-report", "kpi-report-summary", "kanban-board"])
+            for a in reversed(
+                client.read_artifacts(
+                    artifact_filter=ArtifactFilter(
+                        key=ArtifactFilterKey(any_=["kpi-report", "kpi-report-summary", "kanban-board"])
+                    ),
+                    sort=ArtifactSort.CREATED_DESC,
                 )
             )
         }
@@ -150,3 +154,23 @@ def test_report_kpi_rejects_a_backwards_period(db_url, tmp_path):
     assert list(tmp_path.iterdir()) == []
     bad = cli("report", "kpi", "--from", "March", env=env)
     assert bad.returncode == 2 and "--from" in bad.stderr
+
+
+def test_kanban_board_flow_refreshes_the_page_and_artifact(week, prefect_server):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
+
+    from flows.reporting import kanban_board
+
+    page = Path(kanban_board(team="web"))
+    assert page.name == "board.html" and "checkout slow" in page.read_text()
+    with get_client(sync_client=True) as client:
+        counts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["kanban-board-counts"])),
+            sort=ArtifactSort.CREATED_DESC,
+        )
+    table = counts[0].data
+    table = json.loads(table) if isinstance(table, str) else table
+    row = next(r for r in table if r["column"] == "root_cause_analysis")
+    assert (row["team"], row["cards"]) == ("web", 1)
