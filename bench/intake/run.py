@@ -114,16 +114,39 @@ def process(argv: list[str], *, env: dict[str, str], health: str, log_path: Path
 
 
 def peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """Peak resident memory (VmHWM) of the largest process of the tree."""
+    peak = 0.0
+    for member in _tree(pid):
+        try:
+            lines = Path(f"/proc/{member}/status").read_text().splitlines()
+        except FileNotFoundError:
+            continue
+        for line in lines:
+            if line.startswith("VmHWM:"):
+                peak = max(peak, int(line.split()[1]) / 1024)
+    return peak
+
+
+def _tree(pid: int) -> list[int]:
+    """The process and its descendants (uvicorn workers)."""
+    found = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children = (task / "children").read_text().split()
+        for child in children:
+            found += _tree(int(child))
+    return found
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and its threads, in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU of a process tree (threads included), in seconds."""
+    total = 0
+    for member in _tree(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def wrk(url: str, path: str, *, body_file: Path, seconds: float, connections: int, token: str = "") -> dict:
@@ -182,10 +205,11 @@ def bench_empty(args, work: Path, body_file: Path) -> dict:
     port = free_port()
     argv = [str(VENV_BIN / "uvicorn"), "empty_app:create_app", "--factory", "--app-dir", str(HERE),
             "--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop", "--http", "httptools",
-            "--no-access-log", "--log-level", "warning"]
+            "--no-access-log", "--log-level", "warning", "--workers", str(args.workers)]
     url = f"http://127.0.0.1:{port}"
+    name = f"empty endpoint (parse only), {args.workers} worker(s)"
     with process(argv, env=dict(os.environ), health=f"{url}/healthz", log_path=work / "empty.log") as child:
-        return measure("empty endpoint (parse only)", url, "/v1/alerts/alertmanager", args, body_file, pid=child.pid)
+        return measure(name, url, "/v1/alerts/alertmanager", args, body_file, pid=child.pid)
 
 
 def bench_intake(args, work: Path, body_file: Path, backend: str, respond: bool = False) -> dict:
@@ -201,9 +225,10 @@ def bench_intake(args, work: Path, body_file: Path, backend: str, respond: bool 
     port = free_port()
     env = dict(os.environ, PROBLEMFLOW_DATABASE_URL=db_url, PROBLEMFLOW_INTAKE_TOKEN=TOKEN,
                PROBLEMFLOW_HOME=str(work), PROBLEMFLOW_INTAKE_RESPOND=str(respond).lower())
-    argv = [str(VENV_BIN / "problemflow"), "intake", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    argv = [str(VENV_BIN / "problemflow"), "intake", "--host", "127.0.0.1", "--port", str(port),
+            "--log-level", "warning", "--workers", str(args.workers)]
     url = f"http://127.0.0.1:{port}"
-    name = f"problemflow intake, {backend}" + (", responding" if respond else "")
+    name = f"problemflow intake, {backend}, {args.workers} worker(s)" + (", responding" if respond else "")
     try:
         with process(argv, env=env, health=f"{url}/healthz", log_path=work / f"intake-{backend}.log") as child:
             result = measure(name, url, "/v1/alerts/alertmanager", args, body_file, token=TOKEN, pid=child.pid)
@@ -236,7 +261,7 @@ def bench_alerta(args, work: Path, body_file: Path) -> dict:
         argv = [str(gunicorn), "-w", str(args.alerta_workers), "-b", f"127.0.0.1:{port}", "alerta:create_app()"]
         with process(argv, env=env, health=f"{url_of(port)}/management/healthcheck", log_path=work / "alerta.log") as child:
             result = measure(f"Alerta 9.1, gunicorn {args.alerta_workers} workers, PostgreSQL", url_of(port),
-                             "/webhooks/prometheus", args, body_file)
+                             "/webhooks/prometheus", args, body_file, pid=child.pid)
             result["peak_rss_mib_master"] = peak_rss_mib(child.pid)
         return result
     finally:
@@ -318,8 +343,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3)
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds; the best of each is kept")
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--backends", nargs="+", default=["sqlite", "postgresql"])
+    parser.add_argument("--backends", nargs="*", default=["sqlite", "postgresql"])
     parser.add_argument("--respond", action="store_true", help="also measure the intake with its response step on")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers of the empty endpoint and the intake")
     parser.add_argument("--alerta-workers", type=int, default=5)
     parser.add_argument("--flow-runs", type=int, default=5)
     parser.add_argument("--skip", nargs="*", default=[], choices=["empty", "alerta", "prefect"])
