@@ -16,6 +16,7 @@ FIELD_SIGNALS = (
     "subcategory",
     "symptom",
     "assignment_group",
+    "owner",
 )
 # Signals that name the failing thing itself: they may link incidents days apart.
 IDENTITY_SIGNALS = ("fingerprint", "service", "configuration_item")
@@ -33,6 +34,7 @@ class ScanConfig(BaseModel):
             "subcategory": 0.2,
             "symptom": 0.15,
             "assignment_group": 0.2,
+            "owner": 0.2,
             "text": 0.5,
         },
         description="Score each shared signal adds; text adds weight x cosine similarity",
@@ -68,7 +70,7 @@ class ScanConfig(BaseModel):
     threshold: int = Field(default=3, ge=2, description="Incidents of one group that open a problem...")
     threshold_days: float = Field(default=7, gt=0, le=365, description="...when they fall within this many days")
     max_neighbours: int = Field(
-        default=64, ge=1, le=1024,
+        default=8, ge=1, le=1024,
         description="Per signal, how many following incidents in time each incident is compared with",
     )
     kedb_min_score: float = Field(

@@ -4,9 +4,10 @@ Every step is vectorised over arrays from :mod:`tasks.recurrence.features`:
 
 1. Candidate pairs. For each signal, incidents are sorted by (code, time) and
    each one is compared with the next few incidents of the same code that fall
-   inside the time window (identity signals: the recurrence window; the others:
-   the burst window). A last pass over time alone finds bursts whose incidents
-   share only similar text.
+   inside the time window (fingerprints, and a service or configuration item
+   together with the shape of the text: the recurrence window; everything
+   else: the burst window). Two passes over the text find bursts whose incidents
+   share only their text, exactly or but for its numbers (host names).
 2. Scores. Each pair's score is the sum of the weights of the signals it
    shares, plus the text weight times the TF-IDF cosine similarity of the two
    normalised texts (scikit-learn).
@@ -27,7 +28,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from tasks.recurrence.config import IDENTITY_SIGNALS, ScanConfig
+from tasks.recurrence.config import ScanConfig
 from tasks.recurrence.features import Frame
 
 TEXT_BIT = "text"
@@ -65,15 +66,19 @@ def candidate_pairs(frame: Frame, config: ScanConfig) -> tuple[np.ndarray, np.nd
     for name, codes in frame.signals.items():
         if _weight(config, name) <= 0:
             continue
-        window = config.window_seconds if name in IDENTITY_SIGNALS else config.burst_seconds
+        window = config.window_seconds if name == "fingerprint" else config.burst_seconds
         passes.append((codes, window))
+        if name in ("service", "configuration_item"):
+            # across days, the same service links only with similar text: block on both
+            both = codes.astype(np.int64) * (int(frame.shape_codes.max(initial=0)) + 1) + frame.shape_codes
+            passes.append((np.where((codes >= 0) & (frame.shape_codes >= 0), both, -1), config.window_seconds))
     if len(frame.texts) and config.weights.get(TEXT_BIT, 0) > 0:
         passes.append((frame.text_codes, config.burst_seconds))
-        # text alone: a burst of alerts that differ only in a host name or a number
-        passes.append((np.zeros(len(frame), dtype=np.int32), config.burst_seconds))
+        # texts that differ only in numbers (host-03 / host-07): a burst of one alert on many hosts
+        passes.append((frame.shape_codes, config.burst_seconds))
     found_a, found_b = [], []
     for codes, window in passes:
-        order = np.lexsort((times, codes))
+        order = np.lexsort((times, codes)).astype(np.int32)
         order = order[codes[order] >= 0]
         sorted_codes, sorted_times = codes[order], times[order]
         for offset in range(1, config.max_neighbours + 1):
@@ -89,11 +94,11 @@ def candidate_pairs(frame: Frame, config: ScanConfig) -> tuple[np.ndarray, np.nd
     if not found_a:
         empty = np.empty(0, dtype=np.int64)
         return empty, empty
-    a = np.concatenate(found_a).astype(np.int64)
-    b = np.concatenate(found_b).astype(np.int64)
-    low, high = np.minimum(a, b), np.maximum(a, b)
-    keys = np.unique(low * len(frame) + high)
-    return keys // len(frame), keys % len(frame)
+    a, b = np.concatenate(found_a), np.concatenate(found_b)
+    del found_a, found_b
+    keys = _distinct(np.minimum(a, b).astype(np.int64) * len(frame) + np.maximum(a, b))
+    del a, b
+    return (keys // len(frame)).astype(np.int32), (keys % len(frame)).astype(np.int32)
 
 
 def text_similarity(frame: Frame, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -107,12 +112,14 @@ def text_similarity(frame: Frame, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     todo = has & (ta != tb)
     if not todo.any():
         return result
+    # only the texts that take part in a pair are vectorised (IDF over those texts)
+    needed = np.unique(np.concatenate([ta[todo], tb[todo]]))
+    row = np.full(len(frame.texts), -1, dtype=np.int64)
+    row[needed] = np.arange(len(needed))
     vectors = TfidfVectorizer(token_pattern=r"(?u)<?\b\w[\w.-]*\b>?", sublinear_tf=True, dtype=np.float32)
-    matrix = vectors.fit_transform(frame.texts).tocsr()
-    pair_keys, inverse = np.unique(
-        ta[todo].astype(np.int64) * len(frame.texts) + tb[todo], return_inverse=True
-    )
-    left, right = pair_keys // len(frame.texts), pair_keys % len(frame.texts)
+    matrix = vectors.fit_transform([frame.texts[i] for i in needed.tolist()]).tocsr()
+    pair_keys, inverse = np.unique(row[ta[todo]] * len(needed) + row[tb[todo]], return_inverse=True)
+    left, right = pair_keys // len(needed), pair_keys % len(needed)
     sims = np.empty(len(pair_keys), dtype=np.float32)
     step = 200_000
     for start in range(0, len(pair_keys), step):
@@ -133,7 +140,7 @@ def score_pairs(frame: Frame, config: ScanConfig, a: np.ndarray, b: np.ndarray) 
         codes = frame.signals[name]
         shared = (codes[a] == codes[b]) & (codes[a] >= 0)
         weight = np.float32(_weight(config, name)) * shared
-        if name not in IDENTITY_SIGNALS:
+        if name != "fingerprint":  # a fingerprint names one alert: never common by chance
             weight *= surprise(frame.times, codes, config)[a]
         score += weight
         mask |= shared.astype(np.int64) << bit
@@ -213,6 +220,14 @@ def best_links(times: np.ndarray, links: Links) -> tuple[np.ndarray, np.ndarray]
     via[node[order]] = other[order]
     link[node[order]] = which[order]
     return via, link
+
+
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values (a plain sort: faster here than numpy's hash-based unique)."""
+    values = np.sort(values)
+    if not len(values):
+        return values
+    return values[np.concatenate(([True], values[1:] != values[:-1]))]
 
 
 def _weight(config: ScanConfig, name: str) -> float:

@@ -23,11 +23,15 @@ _PATTERNS = [
     (re.compile(r"\b\d{5,}\b"), " <num> "),
 ]
 _SPACES = re.compile(r"\s+")
+_DIGITS = re.compile(r"\d+")
+_HAS_DIGIT = re.compile(r"\d")
 
 
 def normalise_text(text: str) -> str:
     """Lower case, with ids, addresses, times and long numbers replaced by placeholders."""
     value = text.lower()
+    if not _HAS_DIGIT.search(value):  # every placeholder stands for something with a digit
+        return _SPACES.sub(" ", value).strip()
     for pattern, placeholder in _PATTERNS:
         value = pattern.sub(placeholder, value)
     return _SPACES.sub(" ", value).strip()
@@ -40,9 +44,14 @@ class Encoder:
         self.codes: dict[str, int] = {}
 
     def encode(self, values: Iterable[Optional[str]]) -> np.ndarray:
+        values = values if isinstance(values, (list, tuple)) else list(values)
         codes = self.codes
-        out = [(-1 if v is None or v == "" else codes.setdefault(v, len(codes))) for v in values]
-        return np.asarray(out, dtype=np.int32)
+        for value in dict.fromkeys(values):  # distinct values in first-seen order, at C speed
+            if value is not None and value != "" and value not in codes:
+                codes[value] = len(codes)
+        lookup = dict(codes)
+        lookup[None] = lookup[""] = -1
+        return np.fromiter(map(lookup.__getitem__, values), dtype=np.int32, count=len(values))
 
 
 @dataclass
@@ -53,6 +62,7 @@ class Frame:
     times: np.ndarray  # float64 seconds since the epoch (opened_at)
     signals: dict[str, np.ndarray]  # signal name -> int32 codes, -1 missing
     text_codes: np.ndarray  # int32 index into texts, -1 when there is no text
+    shape_codes: np.ndarray  # int32 code of the text with its digits removed, -1 when none
     texts: list[str]  # unique normalised texts
     names: dict[str, list[str]] = field(default_factory=dict)  # signal -> code -> value
 
@@ -92,12 +102,16 @@ def build_frame(
         if raw and raw not in normalised:
             normalised[raw] = normalise_text(raw) or None
     text_codes = text_encoder.encode(normalised[t] if t else None for t in texts)
+    unique_texts = list(text_encoder.codes)
+    shape_of = np.asarray(Encoder().encode(_DIGITS.sub("", t) for t in unique_texts), dtype=np.int32)
+    shape_codes = np.where(text_codes >= 0, shape_of[np.maximum(text_codes, 0)] if len(shape_of) else -1, -1)
     return Frame(
         ids=np.asarray(ids, dtype=np.int64),
         times=np.asarray(times, dtype=np.float64),
         signals=signals,
         text_codes=text_codes,
-        texts=list(text_encoder.codes),
+        shape_codes=shape_codes.astype(np.int32),
+        texts=unique_texts,
         names=names,
     )
 
