@@ -21,6 +21,7 @@ from models.incident import format_number
 from models.problem import NUMBER_PREFIX, Problem, ProblemTask
 from models.settings import get_settings
 from tasks.documents import render
+from tasks.kpi.report import READ_RETRIES
 from tasks.problem.analyse import wip_limit_name
 
 UNASSIGNED = "(unassigned)"
@@ -297,7 +298,7 @@ def ensure_wip_limits(client=None, limits: Optional[Mapping[str, int]] = None) -
     return done
 
 
-@task(name="build-board")
+@task(name="build-board", **READ_RETRIES)
 def build_board_task(team: Optional[str] = None) -> Board:
     """Read the board in a session of its own."""
     with session_scope() as db_session:

@@ -12,6 +12,7 @@ from models.base import utcnow
 from models.db import session_scope
 from models.settings import get_settings
 from tasks.kpi import incidents, problems
+from tasks.problem.common import retry_on_transient
 from tasks.kpi.schemas import (
     HIGHER_IS_BETTER,
     NEUTRAL,
@@ -22,6 +23,8 @@ from tasks.kpi.schemas import (
     Trend,
 )
 
+# reads only, so a retry after a lost or locked database is always safe
+READ_RETRIES = {"retries": 3, "retry_delay_seconds": [1, 5, 15], "retry_condition_fn": retry_on_transient}
 # changes smaller than this are reported as "same" (rates are fractions, times hours)
 TOLERANCE = 1e-9
 
@@ -94,7 +97,7 @@ def compute_report(
     )
 
 
-@task(name="compute-kpis")
+@task(name="compute-kpis", **READ_RETRIES)
 def compute_report_task(period: Period, scope: Scope) -> KpiReport:
     """Compute the KPI report in a session of its own."""
     with session_scope() as db_session:

@@ -174,3 +174,23 @@ def test_kanban_board_flow_refreshes_the_page_and_artifact(week, prefect_server)
     table = json.loads(table) if isinstance(table, str) else table
     row = next(r for r in table if r["column"] == "root_cause_analysis")
     assert (row["team"], row["cards"]) == ("web", 1)
+
+
+def test_a_lost_database_connection_is_retried(week, prefect_server, tmp_path, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    import tasks.kpi.report as report_module
+    from flows.reporting import KpiReportParameters, kpi_report
+
+    real = report_module.compute_report
+    calls = []
+
+    def flaky(**kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+        return real(**kwargs)
+
+    monkeypatch.setattr(report_module, "compute_report", flaky)
+    files = kpi_report(KpiReportParameters(end=date(2026, 3, 8), out_dir=str(tmp_path)))
+    assert len(calls) == 2 and files.csv.exists()
