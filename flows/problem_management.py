@@ -89,7 +89,7 @@ def problem_management(params: ProblemRun) -> ProblemOutcome:
     problem_id = _problem_id(params)
     identify_task(problem_id)                                            # 1 identify
     analyse_task(problem_id)                                             # 2 analyse
-    documents = documents_task(problem_id, ["incident-log"], stage="analysis")
+    documents: list[str] = []
     attempt = 1
     while True:
         brief = gate_brief_task(problem_id, "root-cause", round_key=str(attempt))
@@ -100,9 +100,10 @@ def problem_management(params: ProblemRun) -> ProblemOutcome:
             workaround_task(problem_id, finding.workaround)                                  # 4 workaround
         known_error_task(problem_id, finding.workaround, attempt=attempt)                    # 5 known error
         change = raise_change_task(problem_id, attempt, _change_spec(finding))               # 6 change
-        documents += documents_task(problem_id, ["kickoff", "known-error", "change-request"], stage=f"plan-{attempt}")
         if not change.needs_approval:
+            documents += documents_task(problem_id, ["kickoff", "known-error", "change-request"], stage=f"plan-{attempt}")
             break
+        documents += documents_task(problem_id, ["kickoff", "known-error"], stage=f"plan-{attempt}")
         brief = gate_brief_task(problem_id, "change", round_key=str(attempt))
         verdict = gates.change_approval(problem_id=problem_id, change_request_id=change.id, attempt=attempt, brief=brief)
         approved = verdict.decision == "approve"
