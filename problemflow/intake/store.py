@@ -114,13 +114,13 @@ class _Batch:
         self.created: list[_Pending] = []
 
     def _query(self, sql: str, sources: set[str], fingerprints: set[str]) -> list[tuple]:
-        """Plain SQL with IN lists: per batch, SQLAlchemy's statement building cost more than the query."""
-        connection = self.db.connection()
-        mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+        """Plain SQL with IN lists on the session's own connection (same transaction): per
+        batch, SQLAlchemy's statement and result handling cost more than the query."""
+        mark = "?" if self.db.connection().dialect.paramstyle == "qmark" else "%s"
         sql = sql.format(
             sources=", ".join([mark] * len(sources)), fingerprints=", ".join([mark] * len(fingerprints))
         )
-        return connection.exec_driver_sql(sql, (*sources, *fingerprints)).all()
+        return _fetch(self.db, sql, (*sources, *fingerprints))
 
     def load(self) -> None:
         keys = {(a.source, a.fingerprint) for a in self.alerts}
@@ -265,7 +265,7 @@ class _Batch:
             return {(source, fingerprint): new_id for new_id, source, fingerprint in found}
         # SQLite: the writer holds the write lock since BEGIN IMMEDIATE, so every row above
         # the highest id before the insert is ours
-        before = connection.exec_driver_sql("SELECT coalesce(max(id), 0) FROM incident").scalar()
+        before = _fetch(self.db, "SELECT coalesce(max(id), 0) FROM incident", ())[0][0]
         inserted = insert_rows(connection, _INCIDENT, rows, suffix=_ON_CONFLICT)
         if inserted == len(rows):  # none skipped: SQLite gave them max(id) + 1, + 2, ... in order
             return {(row["source"], row["fingerprint"]): before + i for i, row in enumerate(rows, 1)}
@@ -289,6 +289,15 @@ class _Batch:
         ]
         self.db.flush()
         insert_rows(self.db.connection(), _ALERT_EVENT, rows)
+
+
+def _fetch(db_session: Session, sql: str, params: tuple) -> list[tuple]:
+    cursor = db_session.connection().connection.cursor()
+    try:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
 
 
 def store_batch(*, db_session: Session, alerts: list[NormalAlert], policy: ResolvePolicy = "resolve") -> BatchResult:
