@@ -17,12 +17,12 @@ from flows import gates
 from flows.deployments import register
 from models.enums import Level
 from models.problem import FactorIn, ProblemCreate, ProblemTaskCreate, RootCauseIn
-from tasks.notify import notify
 from tasks.problem.analyse import analyse_task, root_cause_task
 from tasks.problem.change import ChangeSpec, conclude_approval_task, implement_task, raise_change_task
 from tasks.problem.dossier import documents_task, gate_brief_task
 from tasks.problem.identify import identify_task, open_problem_task
 from tasks.problem.known_error import known_error_task
+from tasks.problem.notices import announce_task
 from tasks.problem.plan import plan_task
 from tasks.problem.resolve import resolve_task
 from tasks.problem.review import Closure, review_task
@@ -30,7 +30,6 @@ from tasks.problem.workaround import workaround_task
 
 DEPLOYMENT = "problem-management"
 OPENED_EVENT = "problemflow.problem.opened"
-notify_once = notify.with_options(persist_result=True)
 
 
 class ProblemRun(BaseModel):
@@ -112,7 +111,7 @@ def problem_management(params: ProblemRun) -> ProblemOutcome:
         if approved:
             break
         if verdict.on_reject == "accept_risk":
-            notify_once(f"Problem {problem_id} closed: risk accepted", verdict.comment or "change rejected")
+            announce_task(problem_id, verdict.comment)
             return ProblemOutcome(problem_id=problem_id, outcome="risk_accepted", closure_code="risk_accepted",
                                   documents=documents)
         attempt += 1
@@ -123,7 +122,7 @@ def problem_management(params: ProblemRun) -> ProblemOutcome:
     review_task(problem_id, Closure(manager=closing.approver.strip(), closure_code=closing.closure_code,
                                     lessons=closing.lessons, actions=closing.actions))   # 8 review
     documents += documents_task(problem_id, ["review", "incident-log"], stage="closure")
-    notify_once(f"Problem {problem_id} closed", f"closure code {closing.closure_code}")
+    announce_task(problem_id, closing.lessons)
     return ProblemOutcome(problem_id=problem_id, outcome="closed", closure_code=closing.closure_code,
                           documents=documents)
 

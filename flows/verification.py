@@ -7,7 +7,7 @@ from prefect import flow
 
 from flows.deployments import register
 from tasks.notify import notify
-from tasks.problem.verify import Verification, due_task, verify_task
+from tasks.problem.verify import Verification, due_task, reopen_notice, verify_task
 
 DEPLOYMENT = "fix-verification"
 INTERVAL_SECONDS = 3600
@@ -19,8 +19,8 @@ def fix_verification() -> list[Verification]:
     results = [verify_task(problem_id) for problem_id in due_task()]
     for result in results:
         if result.outcome == "reopened":
-            notify(f"{result.number} reopened: the fix did not hold",
-                   "recurred in " + ", ".join(result.recurrences), tag="problem-reopened")
+            title, body = reopen_notice(result)
+            notify(title, body, tag="problem-reopened")
     return results
 
 

@@ -98,6 +98,11 @@ def verify(*, db_session: Session, problem_id: int, now: Optional[datetime] = No
     return Verification(problem_id=problem.id, number=problem.number, outcome="pending")
 
 
+def reopen_notice(result: Verification) -> tuple[str, str]:
+    """Title and body telling the channels a fix did not hold."""
+    return f"{result.number} reopened: the fix did not hold", "recurred in " + ", ".join(result.recurrences)
+
+
 @task(name="due-for-verification", **STEP_OPTIONS)
 def due_task() -> list[int]:
     """Problems whose fix is waiting for verification."""

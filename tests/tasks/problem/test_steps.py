@@ -11,7 +11,7 @@ from models.enums import (ChangeState, ClosureCode, FactorCategory, IncidentStat
 from models.errors import DependencyCycle
 from models.kedb import KnownError
 from models.problem import FactorIn, Problem, ProblemTaskCreate, RootCauseIn
-from tasks.problem import analyse, change, identify, known_error, plan, resolve, review, workaround
+from tasks.problem import analyse, change, identify, known_error, notices, plan, resolve, review, workaround
 from tests.tasks.problem.conftest import make_problem
 
 
@@ -128,6 +128,10 @@ def test_resolve_review_close(db_session, problem_id):
     assert r.metrics["incidents_before_fix"] == 3 and r.metrics["incidents_after_fix"] == 0
     assert r.metrics["time_to_root_cause_hours"] is not None and "carol" in r.participants
     assert problem.state == ProblemState.closed and problem.closure_code == ClosureCode.fix_applied
+    db_session.commit()
+    db_session.expire_all()  # as read back from the database: plain strings
+    title, body = notices.outcome_notice(db_session=db_session, problem_id=problem_id)
+    assert title.startswith("PRB0000001 closed (fix_applied): Checkout") and "closure code fix_applied" in body
 
 
 @pytest.mark.integration
