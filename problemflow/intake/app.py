@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 from contextlib import asynccontextmanager
@@ -58,6 +59,10 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
         # The writer thread returns from each database round trip wanting the GIL back; with
         # the default 5 ms switch interval it waits behind request parsing for that long.
         sys.setswitchinterval(SWITCH_INTERVAL_S)
+        # Everything imported so far lives as long as the process: keep it out of the
+        # garbage collector's full passes, which would otherwise walk it again and again.
+        gc.collect()
+        gc.freeze()
         responder = Responder(sessions, load_respond() if settings.intake_respond else None)
         engine_for_writes = writer_engine(settings.database_url)
         writer = GroupWriter(

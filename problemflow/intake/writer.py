@@ -13,11 +13,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from typing import Callable, Optional
 
+import psycopg
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -47,21 +49,39 @@ class _Job:
 _RETRY_SQLSTATES = {"40P01", "40001"}
 
 
+# The bulk paths use the driver's cursor directly, so driver errors arrive unwrapped too.
+_DRIVER_UNAVAILABLE = (sqlite3.OperationalError, sqlite3.InterfaceError, psycopg.OperationalError, psycopg.InterfaceError)
+_DRIVER_INTEGRITY = (sqlite3.IntegrityError, psycopg.IntegrityError)
+
+
+def _sqlstate(error: BaseException) -> Optional[str]:
+    return getattr(getattr(error, "orig", error), "sqlstate", None)
+
+
 def _retryable(error: BaseException) -> bool:
-    if isinstance(error, (ConcurrentChange, IntegrityError)):
+    if isinstance(error, (ConcurrentChange, IntegrityError, *_DRIVER_INTEGRITY)):
         return True
-    return getattr(getattr(error, "orig", None), "sqlstate", None) in _RETRY_SQLSTATES
+    return _sqlstate(error) in _RETRY_SQLSTATES
+
+
+# undefined table: the schema is not there yet (``problemflow db upgrade`` not run)
+_MISSING_SCHEMA_SQLSTATES = {"42P01"}
 
 
 def _unavailable(error: BaseException) -> bool:
-    if isinstance(error, (OperationalError, InterfaceError, PoolTimeout)):
+    if _sqlstate(error) in _RETRY_SQLSTATES:  # deadlock after every retry: not an outage
+        return False
+    if isinstance(error, (OperationalError, InterfaceError, PoolTimeout, *_DRIVER_UNAVAILABLE)):
+        return True
+    if _sqlstate(error) in _MISSING_SCHEMA_SQLSTATES:
         return True
     return isinstance(error, DBAPIError) and error.connection_invalidated
 
 
 def writer_engine(url: str) -> Engine:
     """The writer's engine: on SQLite one connection whose transactions take the write lock
-    at BEGIN (IMMEDIATE), so reads and writes of a batch are atomic across processes."""
+    at BEGIN (IMMEDIATE), so reads and writes of a batch are atomic across processes, and
+    whose commits are synced to disk."""
     if not url.startswith("sqlite"):
         from models.db import get_engine
 
@@ -75,6 +95,8 @@ def writer_engine(url: str) -> Engine:
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection, record) -> None:
         _sqlite_pragmas(dbapi_connection, record)
+        # 2xx means stored: each commit reaches the disk (WAL synced), not only the OS
+        dbapi_connection.execute("PRAGMA synchronous=FULL")
         dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself, below
 
     @event.listens_for(engine, "begin")

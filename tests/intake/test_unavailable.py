@@ -49,3 +49,23 @@ def test_missing_database_then_created_and_migrated(clean_db):
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def test_database_without_schema_is_503(clean_db, tmp_path):
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    name = f"problemflow_intake_bare_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_SERVER.replace("postgresql://", "postgresql+psycopg://") + "/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    pg_url = f"{PG_SERVER}/{name}".replace("postgresql://", "postgresql+psycopg://")
+    try:
+        for bare in (url, pg_url):
+            with serve_intake(intake_settings(bare)) as base:
+                post = httpx.post(f"{base}/v1/alerts/alertmanager", json=alertmanager_payload(ALERT), headers=HEADERS)
+                assert post.status_code == 503, post.text
+                assert "retry-after" in post.headers
+            get_engine(bare).dispose()
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
