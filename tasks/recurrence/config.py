@@ -58,6 +58,10 @@ class ScanConfig(BaseModel):
         default=24, gt=0, le=24 * 30,
         description="Span around an incident used to judge how common a shared value is",
     )
+    min_surprise: float = Field(
+        default=0.05, ge=0, le=1,
+        description="A shared value less surprising than this (too common around then) proposes no pairs",
+    )
     burst_min_score: float = Field(default=0.3, gt=0, description="Score a burst link needs")
     window_days: float = Field(
         default=7, gt=0, le=365,

@@ -59,14 +59,20 @@ class Grouping:
     candidates: int
 
 
-def candidate_pairs(frame: Frame, config: ScanConfig) -> tuple[np.ndarray, np.ndarray]:
+def candidate_pairs(
+    frame: Frame, config: ScanConfig, rarity: dict[str, np.ndarray] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Pairs (a, b) of positions worth scoring, deduplicated, a != b."""
     times = frame.times
+    rarity = rarity if rarity is not None else rarities(frame, config)
     passes: list[tuple[np.ndarray, float]] = []
     for name, codes in frame.signals.items():
         if _weight(config, name) <= 0:
             continue
         window = config.window_seconds if name == "fingerprint" else config.burst_seconds
+        if name in rarity:
+            # a value too common around that time to be evidence proposes no pairs
+            codes = np.where(rarity[name] >= config.min_surprise, codes, -1)
         passes.append((codes, window))
         if name in ("service", "configuration_item"):
             # across days, the same service links only with similar text: block on both
@@ -130,8 +136,11 @@ def text_similarity(frame: Frame, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return result
 
 
-def score_pairs(frame: Frame, config: ScanConfig, a: np.ndarray, b: np.ndarray) -> Links:
+def score_pairs(
+    frame: Frame, config: ScanConfig, a: np.ndarray, b: np.ndarray, rarity: dict[str, np.ndarray] | None = None
+) -> Links:
     """Score candidate pairs and keep those a rule accepts."""
+    rarity = rarity if rarity is not None else rarities(frame, config)
     names = [n for n in frame.signals if _weight(config, n) > 0]
     score = np.zeros(len(a), dtype=np.float32)
     mask = np.zeros(len(a), dtype=np.int64)
@@ -141,7 +150,7 @@ def score_pairs(frame: Frame, config: ScanConfig, a: np.ndarray, b: np.ndarray) 
         shared = (codes[a] == codes[b]) & (codes[a] >= 0)
         weight = np.float32(_weight(config, name)) * shared
         if name != "fingerprint":  # a fingerprint names one alert: never common by chance
-            weight *= surprise(frame.times, codes, config)[a]
+            weight *= rarity[name][a]
         score += weight
         mask |= shared.astype(np.int64) << bit
         if name == "fingerprint":
@@ -149,7 +158,7 @@ def score_pairs(frame: Frame, config: ScanConfig, a: np.ndarray, b: np.ndarray) 
     text = text_similarity(frame, a, b)
     # the very same text, common around that time, says little (like any shared value)
     text_weight = np.where(
-        frame.text_codes[a] == frame.text_codes[b], surprise(frame.times, frame.text_codes, config)[a], 1.0
+        frame.text_codes[a] == frame.text_codes[b], rarity[TEXT_BIT][a], 1.0
     )
     score += np.float32(config.weights.get(TEXT_BIT, 0.0)) * text * text_weight
     same_thing = np.zeros(len(a), dtype=bool)
@@ -164,6 +173,17 @@ def score_pairs(frame: Frame, config: ScanConfig, a: np.ndarray, b: np.ndarray) 
     keep = burst | recurrence
     rule = np.where(burst, RULE_BURST, RULE_RECURRENCE).astype(np.int8)
     return Links(a[keep], b[keep], score[keep], mask[keep], text[keep], rule[keep], names)
+
+
+def rarities(frame: Frame, config: ScanConfig) -> dict[str, np.ndarray]:
+    """:func:`surprise` of every weighted signal but fingerprints, and of the exact text."""
+    found = {
+        name: surprise(frame.times, codes, config)
+        for name, codes in frame.signals.items()
+        if name != "fingerprint" and _weight(config, name) > 0
+    }
+    found[TEXT_BIT] = surprise(frame.times, frame.text_codes, config)
+    return found
 
 
 def surprise(times: np.ndarray, codes: np.ndarray, config: ScanConfig) -> np.ndarray:
@@ -192,8 +212,10 @@ def surprise(times: np.ndarray, codes: np.ndarray, config: ScanConfig) -> np.nda
 
 def group(frame: Frame, config: ScanConfig) -> Grouping:
     """Group a frame: candidates, scores, links, connected components."""
-    a, b = candidate_pairs(frame, config)
-    links = score_pairs(frame, config, a, b)
+    rarity = rarities(frame, config)
+    a, b = candidate_pairs(frame, config, rarity)
+    links = score_pairs(frame, config, a, b, rarity)
+    del rarity
     n = len(frame)
     graph = coo_matrix((np.ones(len(links.a), dtype=np.int8), (links.a, links.b)), shape=(n, n))
     _, component = connected_components(graph, directed=False)
