@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from models.enums import ProblemState
 from models.incident import Incident
-from models.problem import RootCauseAnalysis
+from models.problem import RootCauseAnalysis, RootCauseIn, RootCauseRead
 from models.services import audit, problems
 from models.settings import get_settings
 from tasks.problem.common import ACTOR, STEP_OPTIONS, run_step
@@ -161,10 +161,10 @@ def analyse_task(problem_id: int) -> Evidence:
         return run_step(analyse, problem_id=problem_id)
 
 
-def record_root_cause(*, db_session: Session, problem_id: int, analysis_in, actor: str = ACTOR):
+def record_root_cause(
+    *, db_session: Session, problem_id: int, analysis_in: RootCauseIn, actor: str = ACTOR
+) -> RootCauseRead:
     """Store the analyst's root cause, whys and contributing factors (one per problem)."""
-    from models.problem import RootCauseRead
-
     problem = problems.get_or_raise(db_session=db_session, problem_id=problem_id)
     analysis = problems.record_root_cause(
         db_session=db_session, problem=problem, analysis_in=analysis_in, actor=analysis_in.analyst or actor
@@ -173,6 +173,6 @@ def record_root_cause(*, db_session: Session, problem_id: int, analysis_in, acto
 
 
 @task(name="root-cause", **STEP_OPTIONS)
-def root_cause_task(problem_id: int, analysis_in, answer_key: str):
+def root_cause_task(problem_id: int, analysis_in: RootCauseIn, answer_key: str) -> RootCauseRead:
     """Step 2: store the root cause the analyst put forward at the gate."""
     return run_step(record_root_cause, problem_id=problem_id, analysis_in=analysis_in)

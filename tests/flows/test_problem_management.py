@@ -246,13 +246,16 @@ def test_problem_opened_event_starts_a_run_for_that_problem(prefect_server, serv
              "event": "problemflow.problem.opened",
              "resource": {"prefect.resource.id": f"problemflow.problem.{problem_id}"},
              "payload": {"problem_id": problem_id, "number": f"PRB{problem_id:07d}"}}
+    sent_at = datetime.now(timezone.utc)  # ids restart in each test: earlier runs may name the same id
     runs = []
     for _ in range(6):  # the automation can take a moment to be active after serve() starts
         api(prefect_server, "POST", "/events", json=[{**event, "id": str(uuid.uuid4())}])
         for _ in range(10):
             time.sleep(1)
-            runs = api(prefect_server, "POST", "/flow_runs/filter",
-                       json={"deployments": {"id": {"any_": [deployment]}}})
+            runs = [r for r in api(prefect_server, "POST", "/flow_runs/filter",
+                                   json={"deployments": {"id": {"any_": [deployment]}}})
+                    if (r["parameters"].get("params") or {}).get("problem_id") == problem_id
+                    and datetime.fromisoformat(r["created"].replace("Z", "+00:00")) > sent_at]
             if runs:
                 break
         if runs:
