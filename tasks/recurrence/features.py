@@ -25,13 +25,14 @@ _PATTERNS = [
 _SPACES = re.compile(r"\s+")
 _DIGITS = re.compile(r"\d+")
 _HAS_DIGIT = re.compile(r"\d")
+_UNTIDY = re.compile(r"\s\s|[^\S ]|^\s|\s$")
 
 
 def normalise_text(text: str) -> str:
     """Lower case, with ids, addresses, times and long numbers replaced by placeholders."""
     value = text.lower()
     if not _HAS_DIGIT.search(value):  # every placeholder stands for something with a digit
-        return _SPACES.sub(" ", value).strip()
+        return _SPACES.sub(" ", value).strip() if _UNTIDY.search(value) else value
     for pattern, placeholder in _PATTERNS:
         value = pattern.sub(placeholder, value)
     return _SPACES.sub(" ", value).strip()
