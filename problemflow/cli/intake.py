@@ -8,8 +8,8 @@ import typer
 
 
 def intake(
-    host: Optional[str] = typer.Option(None, help="Address to listen on [default: PROBLEMFLOW_INTAKE_HOST]"),
-    port: Optional[int] = typer.Option(None, min=1, max=65535, help="Port [default: PROBLEMFLOW_INTAKE_PORT]"),
+    host: Optional[str] = typer.Option(None, help="Address to listen on (default: PROBLEMFLOW_INTAKE_HOST)"),
+    port: Optional[int] = typer.Option(None, min=1, max=65535, help="Port (default: PROBLEMFLOW_INTAKE_PORT)"),
     workers: int = typer.Option(1, min=1, max=64, help="uvicorn worker processes"),
     log_level: str = typer.Option("info", help="debug, info, warning or error"),
     access_log: bool = typer.Option(False, help="Log every request"),
