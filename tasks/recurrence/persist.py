@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from typing import Iterator
 
 import numpy as np
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from models.base import utcnow
@@ -193,7 +193,8 @@ def write_incremental(
 def _merge(db_session: Session, target: RecurrenceGroup, other: RecurrenceGroup) -> None:
     """A new incident bridged two groups: the younger group's members move to the older one."""
     db_session.execute(
-        update(RecurrenceMember).where(RecurrenceMember.group_id == other.id).values(group_id=target.id)
+        update(RecurrenceMember).where(RecurrenceMember.group_id == other.id).values(group_id=target.id),
+        execution_options={"synchronize_session": False},
     )
     if target.problem_id is None:
         target.problem_id = other.problem_id
@@ -204,7 +205,9 @@ def _merge(db_session: Session, target: RecurrenceGroup, other: RecurrenceGroup)
 
 
 def _refresh(db_session: Session, group_ids: set[int]) -> None:
-    """Size and first / last seen of touched groups, from their members."""
+    """Size and first / last seen of touched groups, from their members (one executemany)."""
+    db_session.flush()
+    rows = []
     for chunk in _batches(sorted(group_ids), 900):
         stmt = (
             select(
@@ -214,12 +217,22 @@ def _refresh(db_session: Session, group_ids: set[int]) -> None:
             .where(RecurrenceMember.group_id.in_(chunk))
             .group_by(RecurrenceMember.group_id)
         )
-        for group_id, size, first, last in db_session.execute(stmt).all():
-            db_session.execute(
-                update(RecurrenceGroup)
-                .where(RecurrenceGroup.id == group_id)
-                .values(size=size, first_seen=first, last_seen=last, updated_at=utcnow())
-            )
+        now = utcnow()
+        rows.extend(
+            {"b_id": group_id, "size": size, "first_seen": first, "last_seen": last, "updated_at": now}
+            for group_id, size, first, last in db_session.execute(stmt).all()
+        )
+    if rows:
+        table = RecurrenceGroup.__table__
+        # Core, not ORM: an ORM update per group would re-check every loaded group each time
+        db_session.connection().execute(
+            update(table).where(table.c.id == bindparam("b_id")).values(
+                size=bindparam("size"), first_seen=bindparam("first_seen"),
+                last_seen=bindparam("last_seen"), updated_at=bindparam("updated_at"),
+            ),
+            rows,
+        )
+        db_session.expire_all()
 
 
 def _first_id(key: str) -> int:
