@@ -33,7 +33,7 @@ test: install system-deps
 	$(MAKE) test-postgresql
 
 test-sqlite:
-	PROBLEMFLOW_TEST_DB=sqlite $(VENV)/bin/pytest -q
+	PROBLEMFLOW_TEST_DB=sqlite PROBLEMFLOW_SCREENSHOTS=$(CURDIR)/tests/output/screens $(VENV)/bin/pytest -q
 
 # the same tests on PostgreSQL, but for those that start whole external stacks once
 test-postgresql:

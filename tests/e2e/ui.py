@@ -64,7 +64,13 @@ class Operator:
         self.shot(f"form-{deployment}")
         self.find(self.page.get_by_role("button", name="Submit"), "the Submit button").click()
         self.page.wait_for_url(re.compile(r".*/deployments/deployment/[^/]+(\?.*)?$"))
-        link = self.find(self.page.locator("a[href*='/runs/flow-run/']"), "the new run in the list")
+        links = self.page.locator("a[href*='/runs/flow-run/']")
+        for _ in range(30):  # the list fills in once the server has the run
+            if links.count():
+                break
+            self.page.wait_for_timeout(1000)
+            self.page.reload(wait_until="networkidle")
+        link = self.find(links, "the new run in the deployment's run list")
         run_id = link.get_attribute("href").rstrip("/").split("/")[-1]
         return run_id
 
@@ -97,25 +103,51 @@ class Operator:
 
     # -- forms -----------------------------------------------------------------
 
-    def field_container(self, scope: Page | Locator, label: str) -> Locator:
+    def field(self, scope: Page | Locator, label: str) -> Locator:
+        """The body (controls) of the form property whose label reads ``label``."""
         pattern = re.compile(rf"^\s*{re.escape(label)}( \(Optional\))?\s*$")
-        label_el = self.find(scope.locator("label").filter(has_text=pattern), f"the field {label!r}")
-        return label_el
+        name = self.page.locator(".schema-form-property__label").filter(has_text=pattern)
+        found = scope.locator("div.schema-form-property").filter(has=name)
+        self.find(found, f"the field {label!r}")
+        # properties nest (a parameter model holds its fields): the innermost comes last
+        return found.last.locator(".p-label__body").first
 
     def fill_form(self, scope: Page | Locator, fields: dict[str, Any]) -> None:
         for label, value in fields.items():
-            label_el = self.field_container(scope, label)
+            body = self.field(scope, label)
             if isinstance(value, bool):
-                switch = label_el.locator("xpath=following::*[@role='switch'][1]")
-                checked = switch.get_attribute("aria-checked") == "true" or switch.get_attribute("data-state") == "checked"
+                switch = body.locator("[role=switch]").first
+                checked = switch.locator("input").first.is_checked() if switch.locator("input").count() else (
+                    switch.get_attribute("aria-checked") == "true")
                 if checked != value:
                     switch.click()
+            elif isinstance(value, Typed):
+                # an optional field: pick its type first, then fill the box that appears
+                body.get_by_role("button", name=value.kind, exact=True).click()
+                body.locator("textarea, input:not([type=checkbox])").first.fill(str(value.value))
+            elif isinstance(value, list):
+                for index, item in enumerate(value):
+                    body.get_by_role("button", name="Add item").click()
+                    body.locator("textarea, input:not([type=checkbox])").nth(index).fill(str(item))
             elif isinstance(value, Select):
-                label_el.locator("xpath=following::button[normalize-space()!=''][1]").click()
-                self.find(self.page.get_by_role("option", name=value.option, exact=True), f"the option {value.option!r} of {label!r}").click()
+                native = body.locator("select")
+                if native.count():
+                    native.first.select_option(label=value.option)
+                    continue
+                control = body.locator("button.p-select-button__control, [role=combobox]").first
+                current = body.locator(".p-select-button__value")
+                if current.count() and current.first.inner_text().strip() == value.option:
+                    continue
+                control.click()
+                options = self.page.locator(".p-select-option")
+                if not options.first.is_visible():
+                    control.press("ArrowDown")  # the list opens from the keyboard
+                option = self.page.get_by_role("option", name=value.option, exact=True).or_(
+                    options.filter(has_text=re.compile(rf"^\s*{re.escape(value.option)}\s*$"))
+                )
+                self.find(option, f"the option {value.option!r} of {label!r}").click()
             else:
-                box = label_el.locator("xpath=following::*[self::textarea or self::input][not(@type='checkbox')][1]")
-                box.fill(str(value))
+                body.locator("textarea, input:not([type=checkbox])").first.fill(str(value))
 
 
 @dataclass(frozen=True)
@@ -123,3 +155,11 @@ class Select:
     """A value picked from a select control."""
 
     option: str
+
+
+@dataclass(frozen=True)
+class Typed:
+    """A value for an optional field, whose type is chosen before it is typed."""
+
+    kind: str
+    value: Any

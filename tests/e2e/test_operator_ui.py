@@ -1,0 +1,118 @@
+"""An operator works a problem end to end in the Prefect UI, in a real browser.
+
+Start ``open-incident`` from its form, start ``problem-management`` for that
+incident, and answer each gate in the Resume dialog of the suspended run; then
+check the database and the documents. Screenshots of every screen are saved
+(``PROBLEMFLOW_SCREENSHOTS`` chooses where; default: the test's tmp dir).
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.e2e.ui import Select, Typed
+
+pytestmark = pytest.mark.sqlite_only
+
+
+def wait_for_state(run_id: str, states: set[str], timeout: float = 120) -> str:
+    from prefect.client.orchestration import get_client
+
+    deadline = time.monotonic() + timeout
+    with get_client(sync_client=True) as client:
+        while time.monotonic() < deadline:
+            state = client.read_flow_run(run_id).state
+            if state and state.name in states:
+                return state.name
+            if state and state.is_final() and state.name not in states:
+                raise AssertionError(f"run {run_id} ended {state.name}: {state.message}")
+            time.sleep(1)
+    raise AssertionError(f"run {run_id} did not reach {states} within {timeout:.0f} s")
+
+
+def wait_deployments(names: set[str], timeout: float = 90) -> None:
+    from prefect.client.orchestration import get_client
+
+    deadline = time.monotonic() + timeout
+    with get_client(sync_client=True) as client:
+        while time.monotonic() < deadline:
+            if names <= {d.name for d in client.read_deployments()}:
+                return
+            time.sleep(1)
+    raise AssertionError(f"deployments {names} were not served within {timeout:.0f} s")
+
+
+def test_operator_works_a_problem_in_the_prefect_ui(operator, clean_db, problemflow_home):
+    from models import Approval, Incident, KnownError, Problem, ProblemIncident, Review
+    from models.db import session_scope
+    from models.enums import ClosureCode, IncidentState, ProblemState
+
+    wait_deployments({"open-incident", "problem-management"})
+
+    # 1. the service desk opens an incident from the deployment's form
+    run_id = operator.custom_run("open-incident", {
+        "Title": "Orders database disk above 95%",
+        "Description": "Checkout slow; /var/lib/postgresql nearly full",
+    })
+    wait_for_state(run_id, {"Completed"})
+    with session_scope(clean_db) as session:
+        incident = session.scalars(select(Incident)).one()
+        incident_id, incident_number = incident.id, incident.number
+        assert incident.title == "Orders database disk above 95%"
+        assert incident.source == "service_desk"
+
+    # 2. a problem manager starts problem management for that incident
+    run_id = operator.custom_run("problem-management", {
+        "Statement": Typed("str", "Orders database disk keeps filling up"),
+        "Incident Ids": [incident_id],
+    })
+    wait_for_state(run_id, {"Suspended", "Paused"})
+
+    # 3. gate 1: root-cause sign-off, asking for change approval
+    operator.resume(run_id, {
+        "Approver": "mia",
+        "Root Cause": "WAL archiving stalled and kept every segment",
+        "Workaround": "Move old WAL segments to the archive volume",
+        "Change Title": "Alert on archive lag and repair archive_command",
+        "Needs Change Approval": True,
+    }, name="root-cause")
+    wait_for_state(run_id, {"Suspended", "Paused"})
+
+    # 4. gate 2: a change approver approves
+    operator.resume(run_id, {"Approver": "bob", "Decision": Select("approve"), "Comment": "Low risk"},
+                    name="change")
+    wait_for_state(run_id, {"Suspended", "Paused"})
+
+    # 5. gate 3: closure after the review
+    operator.resume(run_id, {
+        "Approver": "mia",
+        "Closure Code": Select("fix_applied"),
+        "Lessons": "Watch archive lag, not only disk usage",
+    }, name="closure")
+    wait_for_state(run_id, {"Completed"}, timeout=180)
+    operator.open_run(run_id)
+    operator.shot("completed")
+
+    with session_scope(clean_db) as session:
+        problem = session.scalars(select(Problem)).one()
+        assert problem.state == ProblemState.closed and problem.closure_code == ClosureCode.fix_applied
+        assert session.scalar(select(ProblemIncident.incident_id)) == incident_id
+        assert session.get(Incident, incident_id).state in (IncidentState.resolved, IncidentState.closed)
+        known_error = session.scalars(select(KnownError)).one()
+        assert known_error.problem_id == problem.id and "WAL" in known_error.root_cause
+        decisions = [(a.gate, a.decision, a.approver) for a in session.scalars(select(Approval).order_by(Approval.id))]
+        assert decisions == [("root-cause", "approved", "mia"), ("change", "approved", "bob"),
+                             ("closure", "approved", "mia")]
+        assert session.scalar(select(func.count()).select_from(Review)) == 1
+        number = problem.number
+
+    folder = problemflow_home / "output" / number
+    written = {p.name for p in folder.iterdir()}
+    for document in ("kickoff", "known-error", "change-request", "review", "incident-log"):
+        assert any(name.startswith(document) and name.endswith(".md") for name in written), (document, written)
+        assert any(name.startswith(document) and name.endswith(".html") for name in written), (document, written)
+    assert incident_number in (folder / next(n for n in written if n.startswith("incident-log") and n.endswith(".md"))).read_text()
+    assert len(operator.taken) >= 10
