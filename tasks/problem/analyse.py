@@ -126,32 +126,22 @@ def team_of(*, db_session: Session, problem_id: int) -> Optional[str]:
 
 def wip_slot(team: Optional[str]):
     """A slot of the team's global concurrency limit ``wip-<team>`` when the team has
-    a WIP limit configured; the limit is created on first use."""
+    a WIP limit configured; the limit is created (or its size updated) first."""
     limit = get_settings().wip_limits.get(team) if team else None
     if not limit:
         return nullcontext()
     from prefect.concurrency.sync import concurrency
 
-    name = wip_limit_name(team)
-    ensure_limit(name, limit)
-    return concurrency(name, occupy=1, strict=True)
+    from tasks.board import ensure_wip_limits
+
+    ensure_wip_limits(limits={team: limit})
+    return concurrency(wip_limit_name(team), occupy=1, strict=True)
 
 
 def wip_limit_name(team: str) -> str:
+    """``wip-<team>``, the team name reduced to lowercase letters, digits and dashes."""
     slug = "".join(c if c.isalnum() else "-" for c in team.lower()).strip("-")
     return f"wip-{slug}"
-
-
-def ensure_limit(name: str, limit: int) -> None:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
-    from prefect.exceptions import ObjectNotFound
-
-    with get_client(sync_client=True) as client:
-        try:
-            client.read_global_concurrency_limit_by_name(name)
-        except ObjectNotFound:
-            client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=limit))
 
 
 @task(name="analyse", **STEP_OPTIONS)

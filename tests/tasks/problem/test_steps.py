@@ -144,7 +144,9 @@ def test_analyse_waits_for_a_slot_of_the_team_wip_limit(prefect_server, db_sessi
     from models.settings import get_settings
 
     monkeypatch.setattr(get_settings(), "wip_limits", {"payments": 1})
-    analyse.ensure_limit("wip-payments", 1)
+    from tasks.board import ensure_wip_limits
+
+    ensure_wip_limits(limits={"payments": 1})
     finished = threading.Event()
     with concurrency("wip-payments", occupy=1, strict=True):  # the team is at its limit
         worker = threading.Thread(target=lambda: (analyse.analyse_task(problem_id), finished.set()))
