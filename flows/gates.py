@@ -128,7 +128,7 @@ def _wait(form: type[F], key: str, brief: str) -> F:
     if runtime.deployment.id:
         return flow_runs.suspend_flow_run(wait_for_input=_with_brief(form, brief), key=key, timeout=timeout)
     # a run without a deployment cannot be suspended; it waits in its process
-    return flow_runs.pause_flow_run(wait_for_input=_with_brief(form, brief), key=key, timeout=timeout)
+    return flow_runs.pause_flow_run(wait_for_input=_with_brief(form, brief), key=key, timeout=timeout, poll_interval=2)
 
 
 def ask(

@@ -10,7 +10,8 @@ DEPLOYMENT_NAME = "problem-management/problem-management"
 
 
 def deployment_id() -> Optional[str]:
-    """The problem-management deployment's id on the configured Prefect server, if any."""
+    """The id of the problem-management deployment on the configured Prefect server,
+    if it is there and not paused (``serve()`` pauses its deployments when it stops)."""
     if not api_configured():
         return None
     from prefect.client.orchestration import get_client
@@ -18,9 +19,10 @@ def deployment_id() -> Optional[str]:
 
     with get_client(sync_client=True) as client:
         try:
-            return str(client.read_deployment_by_name(DEPLOYMENT_NAME).id)
+            deployment = client.read_deployment_by_name(DEPLOYMENT_NAME)
         except ObjectNotFound:
             return None
+    return None if deployment.paused else str(deployment.id)
 
 
 def start_problem_run(problem_id: int, number: str, echo: Callable[[str], object] = print) -> str:

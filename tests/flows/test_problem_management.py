@@ -265,3 +265,45 @@ def test_problem_opened_event_starts_a_run_for_that_problem(prefect_server, serv
     wait_at_gate(prefect_server, runs[0]["id"], "root-cause-")
     with session_scope(clean_db) as s:
         assert s.get(Problem, problem_id).state == ProblemState.root_cause_analysis
+
+
+def test_problem_run_without_a_served_deployment_runs_in_process(prefect_server, clean_db, tmp_path):
+    """`problemflow problem run` falls back to this process and says so; its gates
+    wait in the process and are answered with `problemflow approve`."""
+    import subprocess
+    import sys
+    import time
+    from datetime import datetime, timezone
+
+    from tests.flows.problem_runs import api
+
+    exe = str(Path(sys.executable).parent / "problemflow")
+    env = serving_env(tmp_path, clean_db)
+    with session_scope(clean_db) as s:
+        problem_id = make_problem(s, count=2)
+    started = datetime.now(timezone.utc)
+    runner = subprocess.Popen([exe, "problem", "run", str(problem_id)], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True)
+    try:
+        run_id = None
+        deadline = time.monotonic() + 120
+        while run_id is None and time.monotonic() < deadline:
+            time.sleep(1)
+            for run in api(prefect_server, "POST", "/flow_runs/filter",
+                           json={"flows": {"name": {"any_": ["problem-management"]}}}):
+                if ((run["parameters"].get("params") or {}).get("problem_id") == problem_id
+                        and datetime.fromisoformat(run["created"].replace("Z", "+00:00")) > started):
+                    run_id = run["id"]
+        assert run_id is not None and read_run(prefect_server, run_id)["deployment_id"] is None
+        for prefix, answer in (("root-cause-", ["--as", "pat", "--root-cause", "pool too small"]),
+                               ("closure-", ["--as", "pat", "--lessons", "load tests"])):
+            wait_at_gate(prefect_server, run_id, prefix)
+            done = subprocess.run([exe, "approve", run_id, *answer], env=env, capture_output=True, text=True)
+            assert done.returncode == 0, done.stderr
+        out, _ = runner.communicate(timeout=120)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    assert "running the flow in this process" in out and f"PRB{problem_id:07d}: closed (fix_applied)" in out
+    with session_scope(clean_db) as s:
+        assert s.get(Problem, problem_id).state == ProblemState.closed
