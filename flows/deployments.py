@@ -1,7 +1,8 @@
 """Every deployment problemflow serves, in one list.
 
 Each flow module adds a function here returning its deployment(s); ``problemflow
-up`` and the workers' ``prefect.yaml`` are built from :func:`all_deployments`.
+up`` serves :func:`all_deployments` and ``problemflow deploy`` registers them in a
+work pool for workers.
 """
 
 from __future__ import annotations
