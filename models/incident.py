@@ -74,7 +74,7 @@ class Incident(Base):
     resolution_notes: Mapped[Optional[str]] = mapped_column(Text)
     occurrence_count: Mapped[int] = mapped_column(default=1)
     last_occurrence_at: Mapped[Optional[datetime]]
-    recurrence_of_id: Mapped[Optional[int]] = mapped_column(ForeignKey("incident.id"))
+    recurrence_of_id: Mapped[Optional[int]] = mapped_column(ForeignKey("incident.id"), index=True)
     known_error_id: Mapped[Optional[int]] = mapped_column(ForeignKey("known_error.id"))
     known_error_score: Mapped[Optional[float]]
     workaround_id: Mapped[Optional[int]] = mapped_column(ForeignKey("workaround.id"))
