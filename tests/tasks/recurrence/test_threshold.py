@@ -108,3 +108,35 @@ def test_scan_cli_writes_the_evaluation_csv(db, tmp_path):
     assert all("fingerprint" in r["reason"] and 0 < float(r["score"]) for r in rows)
     second = CliRunner().invoke(app, ["scan"])
     assert "0 new incidents" in second.stdout and "0 problems opened" in second.stdout
+
+
+def test_a_problem_another_scan_opened_for_the_group_is_reused(db):
+    ids = [alert(db, d * DAY) for d in (0, 1, 2)]
+    # a concurrent scan committed the group's problem first
+    first = problem_service.create(
+        db_session=db, problem_in=ProblemCreate(statement="Disk fills up", source="recurrence-scan", group_key=f"rec-{ids[0]}")
+    )
+    result = run_scan(db_session=db, mode="full")
+    assert result.problems_opened == [] and problem_count(db) == 1
+    assert result.problems_linked == {db.scalar(select(RecurrenceGroup.id)): first.id}
+    assert db.get(ProblemIncident, (first.id, ids[2])) is not None
+
+
+def test_losing_the_race_to_open_the_problem_links_to_the_winner(db, monkeypatch):
+    ids = [alert(db, d * DAY) for d in (0, 1, 2)]
+    winner = problem_service.create(
+        db_session=db, problem_in=ProblemCreate(statement="Disk fills up", source="recurrence-scan", group_key=f"rec-{ids[0]}")
+    )
+    db.flush()
+    real = problem_service.get_by_group_key
+    calls = []
+
+    def not_yet_visible(*, db_session, group_key):
+        # the first look happens before the other scan commits: the insert then hits the unique key
+        calls.append(group_key)
+        return None if len(calls) == 1 else real(db_session=db_session, group_key=group_key)
+
+    monkeypatch.setattr(problem_service, "get_by_group_key", not_yet_visible)
+    result = run_scan(db_session=db, mode="full")
+    assert len(calls) == 2 and result.problems_opened == [] and problem_count(db) == 1
+    assert db.get(ProblemIncident, (winner.id, ids[1])) is not None
