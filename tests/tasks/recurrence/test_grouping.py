@@ -85,3 +85,14 @@ def test_a_new_incident_that_bridges_two_groups_merges_them(db):
     assert groups(db) == {f"rec-{left[0]}": set(left + right + [bridge])}
     run_scan(db_session=db, mode="full")
     assert groups(db) == {f"rec-{left[0]}": set(left + right + [bridge])}
+
+
+def test_scanning_an_empty_database_records_the_run(db):
+    from models.recurrence import ScanRun
+
+    first = run_scan(db_session=db)
+    second = run_scan(db_session=db)
+    assert (first.mode, first.incidents_new, second.mode, second.incidents_new) == ("full", 0, "incremental", 0)
+    runs = db.scalars(select(ScanRun).order_by(ScanRun.id)).all()
+    assert [(r.mode, r.status, r.watermark) for r in runs] == [("full", "finished", 0), ("incremental", "finished", 0)]
+    assert all(r.finished_at is not None and r.duration_seconds is not None for r in runs)
