@@ -132,14 +132,21 @@ def test_rolled_back_response_leaves_nothing_behind(db_session):
     assert db_session.scalar(select(func.count()).select_from(KnownErrorIncident)) == 1
 
 
-def events_for(api_url: str, resource: str) -> list[dict]:
+def events_for(api_url: str, resource: str, since=None) -> list[dict]:
+    """Escalation events of one resource; ``since`` leaves out those of earlier
+    tests (ids restart with every test while the server lives for the session)."""
+    occurred = {"since": since.isoformat()} if since else {}
     response = httpx.post(f"{api_url}/events/filter", json={
-        "filter": {"resource": {"id": [resource]}, "event": {"name": [ESCALATED_EVENT]}}, "limit": 10})
+        "filter": {"resource": {"id": [resource]}, "event": {"name": [ESCALATED_EVENT]}, "occurred": occurred},
+        "limit": 10})
     response.raise_for_status()
     return response.json()["events"]
 
 
 def test_escalation_emits_a_prefect_event_after_commit(db_session, prefect_server):
+    from models.base import utcnow
+
+    started = utcnow()
     incident = open_incident(db_session, "Payments down", impact=Level.high, urgency=Level.high)
     outcome = respond(db_session=db_session, incident_id=incident.id)
     assert outcome.event_pending
@@ -147,7 +154,7 @@ def test_escalation_emits_a_prefect_event_after_commit(db_session, prefect_serve
     flush_events()
     resource = f"problemflow.incident.{incident.id}"
     deadline = time.monotonic() + 20
-    while not (found := events_for(prefect_server, resource)) and time.monotonic() < deadline:
+    while not (found := events_for(prefect_server, resource, since=started)) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert len(found) == 1
     payload = found[0]["payload"]
