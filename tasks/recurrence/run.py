@@ -10,7 +10,7 @@ from typing import Any, Optional
 import httpx
 from prefect import task
 
-from tasks.recurrence import ScanMode, ScanResult, run_scan
+from tasks.recurrence import ScanMode, ScanResult, run_scan, store
 from tasks.recurrence.config import ScanConfig
 
 logger = logging.getLogger("problemflow.recurrence")
@@ -22,8 +22,15 @@ def scan(mode: ScanMode, overrides: dict[str, Any] | None = None, database_url: 
     from models.db import session_scope
 
     config = ScanConfig.from_settings(**(overrides or {}))
-    with session_scope(database_url) as db_session:
-        return run_scan(db_session=db_session, mode=mode, config=config)
+    try:
+        with session_scope(database_url) as db_session:
+            return run_scan(db_session=db_session, mode=mode, config=config)
+    except Exception as error:
+        # the scan's own work rolled back; keep a trace of the attempt for operators
+        with session_scope(database_url) as db_session:
+            run = store.start_run(db_session, mode)
+            store.finish_run(db_session, run, error=f"{type(error).__name__}: {error}"[:2000])
+        raise
 
 
 # Safe to retry: a failed scan rolls back whole, and problems are unique per group key.

@@ -96,3 +96,28 @@ def test_scanning_an_empty_database_records_the_run(db):
     runs = db.scalars(select(ScanRun).order_by(ScanRun.id)).all()
     assert [(r.mode, r.status, r.watermark) for r in runs] == [("full", "finished", 0), ("incremental", "finished", 0)]
     assert all(r.finished_at is not None and r.duration_seconds is not None for r in runs)
+
+
+def test_a_failed_scan_keeps_nothing_but_a_failed_run(db, monkeypatch):
+    import pytest
+
+    import tasks.recurrence as recurrence
+    from models.recurrence import RecurrenceGroup, ScanRun
+    from tasks.recurrence.run import scan
+
+    for m in (0, 1, 2):
+        add(db, m, "Login page 500", service="sso", fingerprint=f"fp-{m}", category="auth", assignment_group="iam")
+    db.commit()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk I/O error")
+
+    monkeypatch.setattr(recurrence, "write_full", broken)
+    with pytest.raises(RuntimeError):
+        scan("full")
+    db.expire_all()
+    runs = db.scalars(select(ScanRun)).all()
+    assert [(r.status, r.error) for r in runs] == [("failed", "RuntimeError: disk I/O error")]
+    assert db.scalars(select(RecurrenceGroup)).all() == []
+    monkeypatch.undo()
+    assert scan("incremental").mode == "full"  # a failed run sets no watermark
