@@ -31,6 +31,9 @@ class ScanParameters(BaseModel):
     burst_minutes: Optional[float] = Field(default=None, gt=0, le=1440, description="How close in time a burst is")
     burst_min_score: Optional[float] = Field(default=None, gt=0, description="Evidence a burst link needs")
     window_days: Optional[float] = Field(default=None, gt=0, le=365, description="Longest gap a link may span")
+    open_within_days: Optional[float] = Field(
+        default=None, gt=0, description="Open problems only for groups with an incident this recent"
+    )
 
     def overrides(self) -> dict:
         return self.model_dump(exclude={"mode"}, exclude_none=True)

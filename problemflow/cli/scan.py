@@ -18,13 +18,19 @@ def scan_command(
     threshold: Optional[int] = typer.Option(None, min=2, help="Incidents in a group that open a problem"),
     threshold_days: Optional[float] = typer.Option(None, min=0.01, help="...within this many days"),
     burst_minutes: Optional[float] = typer.Option(None, min=0.01, help="How close in time a burst is"),
+    open_within_days: Optional[float] = typer.Option(
+        None, min=0.01, help="Open problems only for groups with an incident this recent (e.g. after importing history)"
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON"),
 ) -> None:
     """Scan for recurring incidents: new ones since the last scan, or all with --full."""
     from tasks.recurrence import export_csv
     from tasks.recurrence.run import announce, scan
 
-    overrides = {"threshold": threshold, "threshold_days": threshold_days, "burst_minutes": burst_minutes}
+    overrides = {
+        "threshold": threshold, "threshold_days": threshold_days,
+        "burst_minutes": burst_minutes, "open_within_days": open_within_days,
+    }
     result = scan("full" if full else "incremental", overrides)
     announced = announce(result.problems_opened)
     rows = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 from pydantic import BaseModel, Field
 
 # Stored on every link and scan run; bump when the grouping rules change meaning.
@@ -79,6 +81,11 @@ class ScanConfig(BaseModel):
     )
     kedb_min_score: float = Field(
         default=0.8, ge=0, le=1, description="Known-error match score that links a group to it"
+    )
+    open_within_days: Optional[float] = Field(
+        default=None, gt=0,
+        description="Only groups with an incident opened this recently open problems (None: any); "
+        "keeps an imported history from opening problems for long-gone recurrences",
     )
 
     @classmethod

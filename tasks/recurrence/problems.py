@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Iterator, Optional
 
@@ -47,9 +48,13 @@ def raise_problems(db_session: Session, group_ids: set[int], config: ScanConfig)
     """Open, or link to, a problem for every touched group that crossed the threshold."""
     raised = Raised()
     window = config.threshold_seconds
+    if config.open_within_days is not None:
+        recent_after = time.time() - config.open_within_days * 86400
     for group, members in _groups_with_members(db_session, group_ids):
         if group.problem_id is None and group.known_error_id is None:
             times = np.array([m.opened_at.timestamp() for m in members])
+            if config.open_within_days is not None and times.max() < recent_after:
+                continue
             if not crossing(times, config.threshold, window):
                 continue
             _decide(db_session, group, members, config, raised)
