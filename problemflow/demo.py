@@ -106,6 +106,7 @@ def wait_for_suspended_problem_run(timeout: float = 180) -> tuple[str, str] | No
         DeploymentFilter,
         DeploymentFilterName,
         FlowRunFilter,
+        FlowRunFilterState,
         FlowRunFilterStateName,
     )
 
@@ -114,7 +115,9 @@ def wait_for_suspended_problem_run(timeout: float = 180) -> tuple[str, str] | No
         while time.monotonic() < deadline:
             runs = client.read_flow_runs(
                 deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["problem-management"])),
-                flow_run_filter=FlowRunFilter(state=FlowRunFilterStateName(any_=["Suspended", "Paused"])),
+                flow_run_filter=FlowRunFilter(
+                    state=FlowRunFilterState(name=FlowRunFilterStateName(any_=["Suspended", "Paused"]))
+                ),
                 limit=1,
             )
             if runs:

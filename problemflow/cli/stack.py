@@ -37,15 +37,21 @@ def demo_command(
     from models.settings import get_settings
     from problemflow.demo import post_storm, run_scan_deployment, wait_for_suspended_problem_run
 
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
     os.environ["PREFECT_API_URL"] = prefect_url
     settings = get_settings()
     intake_url = f"http://{settings.intake_host}:{settings.intake_port}"
     sent = post_storm(intake_url, settings.intake_token, rounds=rounds)
     typer.echo(f"posted {sent} alerts to {intake_url}")
-    run_scan_deployment()
-    typer.echo("recurrence scan finished")
-    found = wait_for_suspended_problem_run()
+    # prefect read its settings when it was imported; point it at the running stack
+    with temporary_settings(updates={PREFECT_API_URL: prefect_url}):
+        run_scan_deployment()
+        typer.echo("recurrence scan finished")
+        found = wait_for_suspended_problem_run()
     if found is None:
+        typer.echo("no problem-management run reached its first gate within 3 minutes; "
+                   "is `problemflow up` running?", err=True)
         raise typer.Exit(code=1)
     run_id, name = found
     ui = prefect_url.removesuffix("/api")

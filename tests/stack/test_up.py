@@ -86,6 +86,19 @@ def test_up_serves_everything_stops_cleanly_and_resumes(tmp_path):
             timeout=10,
         )
         assert opened.status_code < 300, opened.text
+
+        # the demo: an alert storm, a scan, and a problem run waiting at its first gate
+        demo = subprocess.run(
+            [str(EXECUTABLE), "demo", "--prefect-url", api_url],
+            env={**os.environ, "PROBLEMFLOW_HOME": str(home), "PROBLEMFLOW_DATABASE_URL": "",
+                 "PROBLEMFLOW_INTAKE_PORT": str(intake_port)},
+            capture_output=True, text=True, timeout=400,
+        )
+        assert demo.returncode == 0, demo.stdout + demo.stderr
+        link = next(line.strip() for line in demo.stdout.splitlines() if "/runs/flow-run/" in line)
+        run = httpx.get(f"{api_url}/flow_runs/{link.rsplit('/', 1)[-1]}", timeout=10).json()
+        assert run["state"]["type"] == "PAUSED" and run["state"]["name"] == "Suspended"
+        assert link.startswith(f"http://127.0.0.1:{prefect_port}/runs/flow-run/")
     finally:
         stop_seconds = stop_stack(process)
     assert process.returncode is not None and stop_seconds < 60
