@@ -44,10 +44,12 @@ def api_url() -> Optional[str]:
     return PREFECT_API_URL.value() or None
 
 
-def opened_event(problem_id: int, group_key: str | None = None) -> dict[str, Any]:
-    """The event that starts problem management; its id is fixed per problem, so resending is harmless."""
+def opened_event(problem_id: int, opened_at: datetime) -> dict[str, Any]:
+    """The event that starts problem management. Its id is fixed per problem, so
+    resending is harmless; the opening time is part of it, so a problem with the
+    same number in another database (or after a reset) is still announced."""
     return {
-        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{OPENED_EVENT}/{problem_id}")),
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{OPENED_EVENT}/{problem_id}/{opened_at.isoformat()}")),
         "occurred": datetime.now(timezone.utc).isoformat(),
         "event": OPENED_EVENT,
         "resource": {"prefect.resource.id": f"problemflow.problem.{problem_id}", "prefect.resource.name": f"PRB{problem_id:07d}"},
@@ -66,7 +68,15 @@ def announce(problem_ids: list[int]) -> int:
     from prefect.settings import PREFECT_API_KEY
 
     headers = {"Authorization": f"Bearer {PREFECT_API_KEY.value()}"} if PREFECT_API_KEY.value() else {}
-    events = [opened_event(problem_id) for problem_id in problem_ids]
+    from sqlalchemy import select
+
+    from models.db import session_scope
+    from models.problem import Problem
+
+    with session_scope() as db_session:
+        rows = db_session.execute(select(Problem.id, Problem.opened_at).where(Problem.id.in_(problem_ids)))
+        opened = {problem_id: opened_at for problem_id, opened_at in rows}
+    events = [opened_event(problem_id, opened[problem_id]) for problem_id in problem_ids if problem_id in opened]
     with httpx.Client(base_url=url.rstrip("/") + "/", headers=headers, timeout=30) as client:
         for start in range(0, len(events), 500):
             response = client.post("events", json=events[start : start + 500])

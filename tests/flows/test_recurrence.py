@@ -16,8 +16,9 @@ from tests.tasks.recurrence.conftest import DAY, add
 pytestmark = [pytest.mark.integration]
 
 
-def opened_events(api_url: str, problem_id: int) -> list[dict]:
-    body = {"filter": {"event": {"name": ["problemflow.problem.opened"]},
+def opened_events(api_url: str, problem_id: int, since) -> list[dict]:
+    """Events of this problem since the test began (ids restart per test; the server lives on)."""
+    body = {"filter": {"event": {"name": ["problemflow.problem.opened"]}, "occurred": {"since": since.isoformat()},
                        "resource": {"id": [f"problemflow.problem.{problem_id}"]}}, "limit": 10}
     response = httpx.post(f"{api_url}/events/filter", json=body, timeout=30)
     response.raise_for_status()
@@ -26,7 +27,9 @@ def opened_events(api_url: str, problem_id: int) -> list[dict]:
 
 def test_the_flow_opens_a_problem_and_announces_it(prefect_server, clean_db):
     from flows.recurrence import ScanParameters, recurrence_scan
+    from models.base import utcnow
 
+    started = utcnow() - timedelta(seconds=1)
     with session_scope(clean_db) as db:
         ids = [
             add(db, d * DAY + m, "Certificate expired on api gateway", fingerprint="cert-gw", service="gateway")
@@ -41,7 +44,7 @@ def test_the_flow_opens_a_problem_and_announces_it(prefect_server, clean_db):
         problem = db.get(Problem, problem_id)
         assert problem.group_key == f"rec-{ids[0]}"
     deadline = time.monotonic() + 30
-    while not (events := opened_events(prefect_server, problem_id)) and time.monotonic() < deadline:
+    while not (events := opened_events(prefect_server, problem_id, started)) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert len(events) == 1 and events[0]["payload"] == {"problem_id": problem_id}
     # a second (incremental) run finds nothing new and opens nothing
