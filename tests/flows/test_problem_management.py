@@ -136,7 +136,7 @@ def test_an_approver_without_the_role_is_refused_and_the_run_keeps_waiting(prefe
 
     channel = HTTPServer(("127.0.0.1", 0), Receiver)
     threading.Thread(target=channel.serve_forever, daemon=True).start()
-    monkeypatch.setattr(get_settings(), "approval_remind_after_hours", 0.0001)
+    monkeypatch.setattr(get_settings(), "approval_remind_after_hours", 1e-6)  # 3.6 ms: due at once
     monkeypatch.setattr(get_settings(), "roles", ROLES)
     monkeypatch.setattr(get_settings(), "notify_urls", [f"json://127.0.0.1:{channel.server_port}/"])
     try:
