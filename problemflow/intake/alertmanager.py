@@ -7,9 +7,8 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.alert import AlertStatus
 from models.enums import IncidentSource
-from problemflow.intake.common import NormalAlert, clean, incident_for
+from problemflow.intake.common import NormalAlert, clean, labelled_alert
 
 SOURCE = IncidentSource.alertmanager.value
 
@@ -81,22 +80,8 @@ def to_alerts(webhook: AlertmanagerWebhook) -> list[NormalAlert]:
         payload = alert.model_dump(mode="json")
         payload["receiver"] = webhook.receiver
         payload["groupKey"] = webhook.groupKey
-        if alert.status == "firing":
-            alerts.append(
-                NormalAlert(
-                    source=SOURCE,
-                    fingerprint=fingerprint,
-                    status=AlertStatus.firing,
-                    payload=payload,
-                    incident_in=incident_for(
-                        source=SOURCE,
-                        fingerprint=fingerprint,
-                        labels=alert.labels,
-                        annotations=alert.annotations,
-                        started_at=alert.startsAt,
-                    ),
-                )
-            )
-        else:
-            alerts.append(NormalAlert(SOURCE, fingerprint, AlertStatus.resolved, payload))
+        alerts.append(labelled_alert(
+            source=SOURCE, fingerprint=fingerprint, firing=alert.status == "firing", payload=payload,
+            labels=alert.labels, annotations=alert.annotations, started_at=alert.startsAt,
+        ))
     return alerts

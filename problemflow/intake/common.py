@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -14,7 +13,6 @@ from pydantic import BaseModel, Field
 from models.alert import AlertOutcome, AlertStatus
 from models.incident import NUMBER_PREFIX, IncidentCreate, format_number
 
-logger = logging.getLogger("problemflow.intake")
 RULES_CHECK_SECONDS = 1.0
 
 # Alertmanager and Grafana send this for "not ended yet"
@@ -51,11 +49,8 @@ class NormalAlert:
 
 
 def _load_triage() -> Callable[[IncidentCreate], IncidentCreate]:
-    try:
-        from tasks.incident import get_rules, triage
-    except ImportError:  # the incident steps are not installed: keep the alert as mapped
-        logger.warning("tasks.incident.triage is not available; alerts are stored untriaged")
-        return lambda incident_in: incident_in
+    from tasks.incident import get_rules, triage
+
     triage = getattr(triage, "fn", triage)
     rules = [get_rules(), time.monotonic()]
 
@@ -85,6 +80,27 @@ def triage(incident_in: IncidentCreate) -> IncidentCreate:
     if _triage is None:
         _triage = _load_triage()
     return _triage(incident_in)
+
+
+def labelled_alert(
+    *,
+    source: str,
+    fingerprint: str,
+    firing: bool,
+    payload: dict[str, Any],
+    labels: Mapping[str, str],
+    annotations: Mapping[str, str],
+    started_at: Optional[datetime] = None,
+    description: Optional[str] = None,
+) -> NormalAlert:
+    """A labelled alert (Alertmanager, Grafana): firing ones carry their triaged incident."""
+    if not firing:
+        return NormalAlert(source, fingerprint, AlertStatus.resolved, payload)
+    incident_in = incident_for(
+        source=source, fingerprint=fingerprint, labels=labels, annotations=annotations,
+        started_at=started_at, description=description,
+    )
+    return NormalAlert(source, fingerprint, AlertStatus.firing, payload, incident_in)
 
 
 def incident_for(

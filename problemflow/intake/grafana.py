@@ -7,9 +7,8 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.alert import AlertStatus
 from models.enums import IncidentSource
-from problemflow.intake.common import NormalAlert, clean, incident_for
+from problemflow.intake.common import NormalAlert, clean, labelled_alert
 
 SOURCE = IncidentSource.grafana.value
 
@@ -94,26 +93,13 @@ def to_alerts(webhook: GrafanaWebhook) -> list[NormalAlert]:
         payload = alert.model_dump(mode="json")
         payload["receiver"] = webhook.receiver
         payload["orgId"] = webhook.orgId
+        description = None
         if alert.status == "firing":
             description = alert.annotations.get("description") or ""
             if alert.valueString:
                 description = f"{description}\n\nValues: {alert.valueString}".strip()
-            alerts.append(
-                NormalAlert(
-                    source=SOURCE,
-                    fingerprint=fingerprint,
-                    status=AlertStatus.firing,
-                    payload=payload,
-                    incident_in=incident_for(
-                        source=SOURCE,
-                        fingerprint=fingerprint,
-                        labels=alert.labels,
-                        annotations=alert.annotations,
-                        started_at=alert.startsAt,
-                        description=description,
-                    ),
-                )
-            )
-        else:
-            alerts.append(NormalAlert(SOURCE, fingerprint, AlertStatus.resolved, payload))
+        alerts.append(labelled_alert(
+            source=SOURCE, fingerprint=fingerprint, firing=alert.status == "firing", payload=payload,
+            labels=alert.labels, annotations=alert.annotations, started_at=alert.startsAt, description=description,
+        ))
     return alerts
