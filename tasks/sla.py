@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 from prefect import task
 from pydantic import BaseModel
 from sqlalchemy import and_, exists, or_, select
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from models.audit import AuditEvent
@@ -22,7 +21,8 @@ from models.incident import Incident
 from models.services import audit
 from models.services.incidents import OPEN_STATES
 from models.settings import get_settings
-from tasks.notify import NotificationFailed, send
+from tasks.notify import send
+from tasks.retry import retry_on_transient
 
 ACTION = "sla_breach"
 
@@ -86,12 +86,9 @@ def announce(*, db_session: Session, breaches: list[SlaBreach]) -> int:
     return len(breaches)
 
 
-def _transient(task, run, state) -> bool:
-    error = state.result(raise_on_failure=False)
-    return isinstance(error, (OperationalError, NotificationFailed))
 
 
-@task(name="sla-watch", retries=3, retry_delay_seconds=[5, 30, 120], retry_condition_fn=_transient)
+@task(name="sla-watch", retries=3, retry_delay_seconds=[5, 30, 120], retry_condition_fn=retry_on_transient)
 def watch_task() -> list[SlaBreach]:
     """Find and announce new SLA breaches."""
     from models.db import session_scope

@@ -9,6 +9,7 @@ from prefect import task
 from models.incident import IncidentCreate
 from tasks.incident.facts import facts_of
 from tasks.incident.rules import Rules, get_rules
+from tasks.retry import retry_on_transient
 
 
 def _first_label(labels: dict[str, Any], names: list[str]) -> str | None:
@@ -71,19 +72,9 @@ def record(*, db_session, incident_in: IncidentCreate, key: str, actor: str = "s
                             actor=actor)
 
 
-def _transient(task, run, state) -> bool:
-    from sqlalchemy.exc import OperationalError
-
-    try:
-        state.result()
-    except OperationalError:
-        return True
-    except Exception:
-        return False
-    return False
 
 
-@task(name="record-incident", retries=3, retry_delay_seconds=[1, 5, 15], retry_condition_fn=_transient)
+@task(name="record-incident", retries=3, retry_delay_seconds=[1, 5, 15], retry_condition_fn=retry_on_transient)
 def record_task(incident_in: IncidentCreate, key: str, actor: str = "service-desk"):
     """Store the incident (idempotent by key); returns it as IncidentRead."""
     from models.db import session_scope

@@ -13,7 +13,6 @@ from typing import Any, Optional
 from prefect import task
 from pydantic import BaseModel, Field
 from sqlalchemy import event, select
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from models.base import utcnow
@@ -24,6 +23,7 @@ from models.services import audit, incidents, kedb
 from models.settings import get_settings
 from tasks.kedb_match import KedbMatch, query_of, search
 from tasks.notify import NotificationFailed, send
+from tasks.retry import retry_on_transient
 
 logger = logging.getLogger("problemflow.incident")
 
@@ -163,17 +163,9 @@ def flush_events() -> None:
     EventsWorker.drain_all()
 
 
-def _transient(task, run, state) -> bool:
-    try:
-        state.result()
-    except OperationalError:
-        return True
-    except Exception:
-        return False
-    return False
 
 
-@task(name="respond", retries=3, retry_delay_seconds=[1, 5, 15], retry_condition_fn=_transient)
+@task(name="respond", retries=3, retry_delay_seconds=[1, 5, 15], retry_condition_fn=retry_on_transient)
 def respond_task(incident_id: int) -> ResponseOutcome:
     """Response: KEDB match, workaround, escalation (idempotent)."""
     from models.db import session_scope

@@ -12,7 +12,7 @@ from models.base import utcnow
 from models.db import session_scope
 from models.settings import get_settings
 from tasks.kpi import incidents, problems
-from tasks.problem.common import retry_on_transient
+from tasks.retry import retry_on_transient
 from tasks.kpi.schemas import (
     HIGHER_IS_BETTER,
     NEUTRAL,

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.incident import NUMBER_PREFIX, Incident, format_number
+from models.incident import NUMBER_PREFIX, format_number
 from models.recurrence import RecurrenceGroup, RecurrenceMember
 from tasks.recurrence import store
 from tasks.recurrence.config import ALGORITHM_VERSION, ScanConfig
