@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -183,3 +185,34 @@ def receiver(monkeypatch):
     server.close()
     monkeypatch.delenv("PROBLEMFLOW_NOTIFY_URLS")
     get_settings.cache_clear()
+
+
+class Cli:
+    """The installed ``problemflow`` command, run the way a person runs it."""
+
+    executable = Path(sys.executable).parent / "problemflow"
+
+    def __init__(self, env: dict[str, str]):
+        self.env = env
+
+    def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            [str(self.executable), *args], env=self.env, capture_output=True, text=True, timeout=120
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"problemflow {' '.join(args)} failed: {result.stderr}")
+        return result
+
+    def json(self, *args: str):
+        return json.loads(self(*args, "--json").stdout)
+
+
+@pytest.fixture
+def cli(clean_db: str) -> Cli:
+    """The command on the test database, with no Prefect server and no notification channel."""
+    env = dict(os.environ)
+    env["PROBLEMFLOW_DATABASE_URL"] = clean_db
+    env["COLUMNS"] = "200"
+    env.pop("PREFECT_API_URL", None)
+    env.pop("PROBLEMFLOW_NOTIFY_URLS", None)
+    return Cli(env)

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -16,41 +13,6 @@ from models.enums import KnownErrorState, Level
 from models.incident import IncidentCreate
 from models.kedb import KnownErrorCreate, Signature
 from models.services import incidents, kedb
-
-
-class Receiver:
-    """A local HTTP endpoint keeping every JSON body posted to it (Apprise ``json://``)."""
-
-    def __init__(self):
-        self.bodies: list[dict] = []
-        received = self.bodies
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                received.append(json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}"))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"json://127.0.0.1:{self.server.server_port}/"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
-@pytest.fixture
-def receiver(monkeypatch):
-    from models.settings import get_settings
-
-    server = Receiver()
-    monkeypatch.setenv("PROBLEMFLOW_NOTIFY_URLS", json.dumps([server.url]))
-    get_settings.cache_clear()
-    yield server
-    server.server.shutdown()
-    server.server.server_close()
-    monkeypatch.delenv("PROBLEMFLOW_NOTIFY_URLS")
-    get_settings.cache_clear()
 
 
 def publish_known_error(url: str) -> int:
