@@ -73,13 +73,18 @@ def api(api_url: str, method: str, path: str, **kwargs: Any) -> Any:
 
 
 def deployment_id(api_url: str, timeout: float = 60) -> str:
+    """The deployment's id once it is served: present and not paused (a ``serve()`` that
+    stopped in an earlier test leaves it paused until the next one starts)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            return api(api_url, "GET", "/deployments/name/problem-management/problem-management")["id"]
+            deployment = api(api_url, "GET", "/deployments/name/problem-management/problem-management")
         except httpx.HTTPStatusError:
-            time.sleep(0.5)
-    raise TimeoutError("the problem-management deployment never appeared")
+            deployment = None
+        if deployment is not None and not deployment.get("paused"):
+            return deployment["id"]
+        time.sleep(0.5)
+    raise TimeoutError("the problem-management deployment was never served (missing or paused)")
 
 
 def start_run(api_url: str, params: dict) -> str:
