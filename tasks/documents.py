@@ -295,11 +295,11 @@ def artifact_key(rendered: Rendered) -> str:
     return re.sub(r"[^a-z0-9-]+", "-", f"{rendered.problem_number}-{rendered.name}".lower()).strip("-")
 
 
-def publish_artifact(rendered: Rendered) -> str:
-    """Publish the Markdown as an artifact of the current Prefect run; returns its key."""
-    from prefect.artifacts import create_markdown_artifact
+def publish_artifacts(rendered: list[Rendered]) -> list[str]:
+    """Publish each document's Markdown as an artifact of the current Prefect run (all at
+    once: see ``tasks.artifacts``); returns their keys."""
+    from tasks.artifacts import Markdown, publish_markdown
 
-    key = artifact_key(rendered)
-    create_markdown_artifact(markdown=rendered.markdown, key=key,
-                             description=f"{rendered.name} of {rendered.problem_number}")
-    return key
+    documents = [Markdown(doc.markdown, artifact_key(doc), f"{doc.name} of {doc.problem_number}") for doc in rendered]
+    publish_markdown(documents)
+    return [doc.key for doc in documents]

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from models.base import utcnow
 from models.enums import ClosureCode, ProblemState
 from models.errors import DependencyCycle, ProblemNotFound
-from models.incident import parse_number
+from models.incident import Incident, parse_number
 from models.problem import (
     NUMBER_PREFIX,
     ContributingFactor,
@@ -39,12 +39,13 @@ def get(*, db_session: Session, problem_id: int) -> Optional[Problem]:
     return db_session.get(Problem, problem_id)
 
 
-def get_or_raise(*, db_session: Session, problem_id: int | str) -> Problem:
+def get_or_raise(*, db_session: Session, problem_id: int | str, options: Sequence = ()) -> Problem:
+    """The problem by id or number; ``options`` are loader options (e.g. ``selectinload``)."""
     try:
         key = parse_number(NUMBER_PREFIX, problem_id)
     except ValueError:
         raise ProblemNotFound(problem_id) from None
-    problem = db_session.get(Problem, key)
+    problem = db_session.get(Problem, key, options=options)
     if problem is None:
         raise ProblemNotFound(problem_id)
     return problem
@@ -127,8 +128,12 @@ def link_incident(
     return link
 
 
-def linked_incidents(*, db_session: Session, problem: Problem):
-    return [link.incident for link in sorted(problem.incident_links, key=lambda l: l.incident_id)]
+def linked_incidents(*, db_session: Session, problem: Problem) -> list[Incident]:
+    """The problem's incidents in id order, in one query (not one lazy load per link)."""
+    return [*db_session.scalars(
+        select(Incident).join(ProblemIncident, ProblemIncident.incident_id == Incident.id)
+        .where(ProblemIncident.problem_id == problem.id).order_by(Incident.id)
+    )]
 
 
 def transition(

@@ -6,24 +6,33 @@ from pathlib import Path
 
 from prefect import task
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from models.audit import AuditEventRead
 from models.base import utcnow
 from models.change import ApprovalRead, ChangeRequestRead
 from models.incident import IncidentRead
 from models.kedb import KnownErrorRead, Workaround, WorkaroundRead
-from models.problem import ProblemIncidentRead, ProblemRead, ProblemTaskRead, RootCauseRead
+from models.problem import (Problem, ProblemIncidentRead, ProblemRead, ProblemTask, ProblemTaskRead,
+                            RootCauseAnalysis, RootCauseRead)
 from models.review import Review, ReviewRead
 from models.services import audit, changes, kedb, problems
 from models.settings import get_settings
-from tasks.documents import RENDERERS, Dossier, Rendered, publish_artifact, write_document
+from tasks.documents import RENDERERS, Dossier, Rendered, publish_artifacts, write_document
 from tasks.problem.common import STEP_OPTIONS, run_step
+
+
+# what a dossier reads of the problem, loaded with it rather than one lazy load at a time
+_DOSSIER_LOAD = (
+    selectinload(Problem.incident_links),
+    selectinload(Problem.tasks).selectinload(ProblemTask.depends_on),
+    selectinload(Problem.analysis).selectinload(RootCauseAnalysis.factors),
+)
 
 
 def gather(*, db_session: Session, problem_id: int) -> Dossier:
     """Every record of the problem, as read models."""
-    problem = problems.get_or_raise(db_session=db_session, problem_id=problem_id)
+    problem = problems.get_or_raise(db_session=db_session, problem_id=problem_id, options=_DOSSIER_LOAD)
     known_error = kedb.get_for_problem(db_session=db_session, problem_id=problem.id)
     workaround = db_session.scalar(select(Workaround).where(Workaround.problem_id == problem.id))
     review = db_session.scalar(select(Review).where(Review.problem_id == problem.id))
@@ -55,11 +64,9 @@ def render_documents(*, db_session: Session, problem_id: int, names: list[str]) 
 def write_and_publish(rendered: list[Rendered], output_dir: Path | None = None, publish: bool = True) -> list[str]:
     """Write each document under the output directory; publish it as an artifact
     when running inside Prefect. Returns the paths written."""
-    written = []
-    for doc in rendered:
-        written += [str(p) for p in write_document(doc, output_dir)]
-        if publish:
-            publish_artifact(doc)
+    written = [str(path) for doc in rendered for path in write_document(doc, output_dir)]
+    if publish:
+        publish_artifacts(rendered)
     return written
 
 
