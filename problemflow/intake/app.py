@@ -20,7 +20,7 @@ from problemflow.intake import alertmanager, errors, generic, grafana, metrics, 
 from problemflow.intake.common import IntakeAnswer, NormalAlert, answer, load_triage
 from problemflow.intake.guard import Guard, token_matches
 from problemflow.intake.responder import Responder, load_respond
-from problemflow.intake.writer import GroupWriter, writer_engine
+from problemflow.intake.writer import GroupWriter
 
 logger = logging.getLogger("problemflow.intake")
 SWITCH_INTERVAL_S = 0.001
@@ -56,17 +56,16 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         load_triage()
-        # The writer thread returns from each database round trip wanting the GIL back; with
-        # the default 5 ms switch interval it waits behind request parsing for that long.
+        # The sender thread hands requests to the writer process as they come; with the
+        # default 5 ms switch interval it would wait behind request parsing for that long.
         sys.setswitchinterval(SWITCH_INTERVAL_S)
         # Everything imported so far lives as long as the process: keep it out of the
         # garbage collector's full passes, which would otherwise walk it again and again.
         gc.collect()
         gc.freeze()
         responder = Responder(sessions, load_respond() if settings.intake_respond else None)
-        engine_for_writes = writer_engine(settings.database_url)
         writer = GroupWriter(
-            sessionmaker(bind=engine_for_writes, expire_on_commit=False),
+            settings.database_url,
             policy=settings.intake_resolve_policy,
             max_batch=settings.intake_batch_max,
             on_created=responder.submit,
@@ -80,8 +79,6 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
         finally:
             writer.stop()
             responder.stop()
-            if engine_for_writes is not engine:
-                engine_for_writes.dispose()
 
     app = FastAPI(
         title="problemflow intake",
@@ -131,9 +128,9 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
 
     @app.get("/healthz", tags=["service"])
     async def healthz():
-        """Liveness: the process answers and its writer thread runs."""
+        """Liveness: the process answers and its writer process runs."""
         if not app.state.writer.running:
-            raise HTTPException(503, "the writer thread has stopped")
+            raise HTTPException(503, "the writer process has stopped")
         return {"status": "ok"}
 
     @app.get("/metrics", tags=["service"], response_class=Response)

@@ -40,13 +40,31 @@ ResolvePolicy = Literal["resolve", "record"]
 ACTOR = "intake"
 OPEN_WHERE = "fingerprint IS NOT NULL AND state IN ('new', 'in_progress', 'on_hold')"
 _ON_CONFLICT = f"ON CONFLICT (source, fingerprint) WHERE {OPEN_WHERE} DO NOTHING"
+# The batch's keys as a VALUES list, looked up one (source, fingerprint) at a time in the
+# index. On PostgreSQL the lookup is a LATERAL subquery, so the plan stays a nested loop
+# of index scans whatever the planner believes of the table: on a table that grew since
+# its last ANALYZE (a fresh install in its first alert storm) a plain join or an IN list
+# was planned as a scan of every open incident.
 _OPEN_SQL = (
-    "SELECT id, source, fingerprint FROM incident WHERE source IN ({sources}) "
-    "AND fingerprint IN ({fingerprints}) AND state IN ('new', 'in_progress', 'on_hold') ORDER BY id"
+    "SELECT i.id, i.source, i.fingerprint FROM (VALUES {keys}) AS k "
+    "JOIN incident i ON i.source = k.column1 AND i.fingerprint = k.column2 "
+    "WHERE i.state IN ('new', 'in_progress', 'on_hold') ORDER BY i.id"
 )
 _CLOSED_SQL = (
-    "SELECT source, fingerprint, max(id) FROM incident WHERE source IN ({sources}) "
-    "AND fingerprint IN ({fingerprints}) AND state IN ('resolved', 'closed') GROUP BY source, fingerprint"
+    "SELECT i.source, i.fingerprint, max(i.id) FROM (VALUES {keys}) AS k "
+    "JOIN incident i ON i.source = k.column1 AND i.fingerprint = k.column2 "
+    "WHERE i.state IN ('resolved', 'closed') GROUP BY i.source, i.fingerprint"
+)
+# rows locked in key order (the keys are sorted): concurrent writers queue, never deadlock
+_OPEN_SQL_PG = (
+    "SELECT i.id, i.source, i.fingerprint FROM (VALUES {keys}) AS k CROSS JOIN LATERAL ("
+    "SELECT id, source, fingerprint FROM incident WHERE source = k.column1 AND fingerprint = k.column2 "
+    "AND state IN ('new', 'in_progress', 'on_hold') FOR UPDATE) AS i"
+)
+_CLOSED_SQL_PG = (
+    "SELECT k.column1, k.column2, m.last FROM (VALUES {keys}) AS k CROSS JOIN LATERAL ("
+    "SELECT max(id) AS last FROM incident WHERE source = k.column1 AND fingerprint = k.column2 "
+    "AND state IN ('resolved', 'closed')) AS m WHERE m.last IS NOT NULL"
 )
 _INCIDENT = Incident.__table__
 _AUDIT = AuditEvent.__table__
@@ -113,31 +131,26 @@ class _Batch:
         self.pending: list[_Pending] = []
         self.created: list[_Pending] = []
 
-    def _query(self, sql: str, sources: set[str], fingerprints: set[str]) -> list[tuple]:
-        """Plain SQL with IN lists on the session's own connection (same transaction): per
-        batch, SQLAlchemy's statement and result handling cost more than the query."""
+    def _query(self, sql: str, keys: set[Key]) -> list[tuple]:
+        """Plain SQL on the session's own connection (same transaction): per batch,
+        SQLAlchemy's statement and result handling cost more than the query."""
         mark = "?" if self.db.connection().dialect.paramstyle == "qmark" else "%s"
-        sql = sql.format(
-            sources=", ".join([mark] * len(sources)), fingerprints=", ".join([mark] * len(fingerprints))
-        )
-        return _fetch(self.db, sql, (*sources, *fingerprints))
+        ordered = sorted(keys)
+        sql = sql.format(keys=", ".join([f"({mark}, {mark})"] * len(ordered)))
+        return _fetch(self.db, sql, tuple(value for key in ordered for value in key))
 
     def load(self) -> None:
         keys = {(a.source, a.fingerprint) for a in self.alerts}
-        sources = {k[0] for k in keys}
         # Locked (FOR UPDATE on PostgreSQL; SQLite's writer holds the database lock since
-        # BEGIN IMMEDIATE) so that concurrent writers add occurrences one after the other;
-        # id order avoids deadlocks.
-        lock = " FOR UPDATE" if self.db.get_bind().dialect.name == "postgresql" else ""
-        found = self._query(_OPEN_SQL + lock, sources, {k[1] for k in keys})
-        open_ids = [row[0] for row in found if (row[1], row[2]) in keys]
+        # BEGIN IMMEDIATE) so that concurrent writers add occurrences one after the other.
+        postgresql = self.db.get_bind().dialect.name == "postgresql"
+        open_ids = sorted(row[0] for row in self._query(_OPEN_SQL_PG if postgresql else _OPEN_SQL, keys))
         if open_ids:
             for incident in self.db.scalars(select(Incident).where(Incident.id.in_(open_ids))):
                 self.open[(incident.source, incident.fingerprint)] = incident
         missing = {k for k in keys if k not in self.open}
         if missing:
-            rows = self._query(_CLOSED_SQL, {k[0] for k in missing}, {k[1] for k in missing})
-            for source, fingerprint, last_id in rows:
+            for source, fingerprint, last_id in self._query(_CLOSED_SQL_PG if postgresql else _CLOSED_SQL, missing):
                 self.last_closed[(source, fingerprint)] = last_id
 
     def run(self) -> BatchResult:

@@ -1,29 +1,39 @@
-"""Group commit: requests wait briefly, one transaction stores a batch, each gets its answer.
+"""Group commit in a writer process: one transaction stores a batch, each request gets its answer.
 
-Request handlers call :meth:`GroupWriter.submit` and await it. One thread owns the
-database connection; it takes every submission waiting in its queue (up to
-``max_batch`` alerts), stores them in one transaction, commits, and only then
-resolves each submission's future. A 2xx answer therefore always means stored.
-While a commit is in flight the next batch gathers, so batches grow with load
-and no fixed delay is added when the service is idle.
+Request handlers call :meth:`GroupWriter.submit` and await it. A writer process,
+started with the intake and owning the database connection, takes every
+submission waiting in its pipe (up to ``max_batch`` alerts), stores them in one
+transaction, commits, and only then answers each submission. A 2xx answer
+therefore always means stored. While a commit is in flight the next batch
+gathers, so batches grow with load and no fixed delay is added when idle.
+
+Why a process and not a thread: storing a batch is Python work (building rows,
+the ORM for occurrences and resolutions) that would share one interpreter lock
+with the HTTP handling; in its own process it runs on another core. Requests
+reach it through a sender thread (so the event loop never blocks on a full pipe)
+and answers come back through the event loop's own reader on the pipe. If the
+writer process dies, the requests it held get 503 (nothing of them was answered
+as stored) and a new one is started.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import multiprocessing
 import queue
+import signal
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import psycopg
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from models.alert import AlertOutcome
 from problemflow.intake.common import NormalAlert
@@ -36,13 +46,6 @@ Results = list[tuple[AlertOutcome, Optional[int]]]
 
 class DatabaseUnavailable(RuntimeError):
     """The database could not be reached or written: nothing of the request was stored."""
-
-
-@dataclass(slots=True)
-class _Job:
-    alerts: list[NormalAlert]
-    future: asyncio.Future
-    loop: asyncio.AbstractEventLoop
 
 
 # deadlock detected, serialization failure: write the batch again
@@ -106,95 +109,45 @@ def writer_engine(url: str) -> Engine:
     return engine
 
 
-class GroupWriter:
-    def __init__(
-        self,
-        session_factory: Callable[[], Session],
-        *,
-        policy: ResolvePolicy = "resolve",
-        max_batch: int = 1000,
-        on_created: Callable[[list[int]], None] = lambda ids: None,
-        on_batch: Callable[[int, float], None] = lambda size, seconds: None,
-    ):
+
+# One request's alerts on their way to the writer process, and what comes back.
+Job = tuple[int, list[NormalAlert]]
+Outcome = tuple[int, Optional[Results], Optional[str], bool]  # job id, results | error text, unavailable
+
+
+class BatchStore:
+    """The writer process's side: stores batches of jobs, one transaction per batch."""
+
+    def __init__(self, session_factory: Callable[[], Session], policy: ResolvePolicy = "resolve"):
         self._session_factory = session_factory
         self._policy = policy
-        self._max_batch = max_batch
-        self._on_created = on_created
-        self._on_batch = on_batch
-        self._queue: queue.SimpleQueue[Optional[_Job]] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="intake-writer", daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    @property
-    def running(self) -> bool:
-        return self._thread.is_alive()
-
-    def stop(self, timeout: float = 30) -> None:
-        """Write what is queued, then stop."""
-        if self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join(timeout)
-
-    async def submit(self, alerts: list[NormalAlert], timeout: float = 30) -> Results:
-        """Store ``alerts``; returns (outcome, incident id) per alert once committed."""
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        self._queue.put(_Job(alerts, future, loop))
-        # a plain timer, cheaper than wait_for(); a write that lands after it still counts
-        # as stored, so a retry by the sender becomes an occurrence, never a second incident
-        timer = loop.call_later(timeout, _expire, future, timeout)
+    def write(self, jobs: list[Job]) -> tuple[list[Outcome], list[int]]:
+        """Store the jobs' alerts together; returns an outcome per job and the incidents created.
+        A batch that fails for one request's sake is written again without it."""
         try:
-            return await future
-        finally:
-            timer.cancel()
-
-    def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            job = self._queue.get()
-            if job is None:
-                break
-            jobs, size = [job], len(job.alerts)
-            while size < self._max_batch:
-                try:
-                    job = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if job is None:
-                    stopping = True
-                    break
-                jobs.append(job)
-                size += len(job.alerts)
-            self._write(jobs)
-
-    def _write(self, jobs: list[_Job]) -> None:
-        started = time.perf_counter()
-        try:
-            results = self._store([a for job in jobs for a in job.alerts])
+            results, created = self._store([a for _, alerts in jobs for a in alerts])
         except Exception as error:  # noqa: BLE001 - every failure is answered, none is lost
             if _unavailable(error):
                 logger.error("database unavailable, %d request(s) refused: %s", len(jobs), error)
-                failure: BaseException = DatabaseUnavailable(str(getattr(error, "orig", error)))
-                _settle([(job, None, failure) for job in jobs])
-                return
+                text = str(getattr(error, "orig", error))
+                return [(job_id, None, text, True) for job_id, _ in jobs], []
             if len(jobs) > 1:  # find the request at fault; store the others
+                outcomes, created = [], []
                 for job in jobs:
-                    self._write([job])
-                return
-            logger.exception("could not store a request of %d alert(s)", len(jobs[0].alerts))
-            _settle([(jobs[0], None, error)])
-            return
-        self._on_batch(len(results), time.perf_counter() - started)
-        settled, offset = [], 0
-        for job in jobs:
-            count = len(job.alerts)
-            settled.append((job, results[offset : offset + count], None))
-            offset += count
-        _settle(settled)
+                    found, made = self.write([job])
+                    outcomes += found
+                    created += made
+                return outcomes, created
+            logger.exception("could not store a request of %d alert(s)", len(jobs[0][1]))
+            return [(jobs[0][0], None, f"{type(error).__name__}: {error}", False)], []
+        outcomes, offset = [], 0
+        for job_id, alerts in jobs:
+            outcomes.append((job_id, results[offset : offset + len(alerts)], None, False))
+            offset += len(alerts)
+        return outcomes, created
 
-    def _store(self, alerts: list[NormalAlert], attempts: int = 3) -> Results:
+    def _store(self, alerts: list[NormalAlert], attempts: int = 3) -> tuple[Results, list[int]]:
         for attempt in range(attempts):
             session = self._session_factory()
             try:
@@ -207,30 +160,196 @@ class GroupWriter:
                 raise
             finally:
                 session.close()
-            if batch.created:
-                self._on_created(batch.created)
-            return batch.results
+            return batch.results, batch.created
         raise AssertionError("unreachable")
+
+
+def serve_writes(connection: Any, database_url: str, policy: ResolvePolicy, max_batch: int) -> None:
+    """The writer process: read jobs from the pipe, store them in batches, answer each batch."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent stops us
+    engine = writer_engine(database_url)
+    store = BatchStore(sessionmaker(bind=engine, expire_on_commit=False), policy)
+    stopping = False
+    try:
+        while not stopping:
+            message = connection.recv()
+            if message is None:
+                break
+            jobs: list[Job] = list(message)
+            size = sum(len(alerts) for _, alerts in jobs)
+            while size < max_batch and connection.poll(0):
+                message = connection.recv()
+                if message is None:
+                    stopping = True
+                    break
+                jobs += message
+                size += sum(len(alerts) for _, alerts in message)
+            started = time.perf_counter()
+            outcomes, created = store.write(jobs)
+            connection.send((outcomes, created, size, time.perf_counter() - started))
+    except EOFError:  # the intake process is gone
+        pass
+    finally:
+        engine.dispose()
+
+
+class GroupWriter:
+    """The intake process's side: hands each request's alerts to the writer process."""
+
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        policy: ResolvePolicy = "resolve",
+        max_batch: int = 1000,
+        on_created: Callable[[list[int]], None] = lambda ids: None,
+        on_batch: Callable[[int, float], None] = lambda size, seconds: None,
+    ):
+        self._database_url = database_url
+        self._policy = policy
+        self._max_batch = max_batch
+        self._on_created = on_created
+        self._on_batch = on_batch
+        self._ids = itertools.count(1)
+        self._futures: dict[int, asyncio.Future] = {}
+        self._outbox: queue.SimpleQueue[Optional[Job]] = queue.SimpleQueue()
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._process: Optional[multiprocessing.process.BaseProcess] = None
+        self._connection: Any = None
+        self._stopping = False
+        self._sender = threading.Thread(target=self._send_loop, name="intake-writer-sender", daemon=True)
+
+    def start(self) -> None:
+        """Start the writer process; call from the event loop that will await :meth:`submit`."""
+        self._loop = asyncio.get_running_loop()
+        self._spawn()
+        self._sender.start()
+
+    def _spawn(self) -> None:
+        context = multiprocessing.get_context("spawn")  # no fork of a threaded process
+        ours, theirs = context.Pipe(duplex=True)
+        process = context.Process(
+            target=serve_writes, args=(theirs, self._database_url, self._policy, self._max_batch),
+            name="problemflow-intake-writer", daemon=True,
+        )
+        process.start()
+        theirs.close()
+        self._process, self._connection = process, ours
+        self._loop.add_reader(ours.fileno(), self._on_readable, ours)
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.is_alive()
+
+    def stop(self, timeout: float = 30) -> None:
+        """Write what is queued, then stop the writer process."""
+        self._stopping = True
+        if self._sender.is_alive():
+            self._outbox.put(None)
+            self._sender.join(timeout)
+        process, connection = self._process, self._connection
+        if process is not None:
+            process.join(timeout)
+            if process.is_alive():
+                process.kill()
+                process.join(5)
+        if connection is not None and not connection.closed and self._loop is not None and not self._loop.is_closed():
+            self._loop.remove_reader(connection.fileno())
+            connection.close()
+
+    async def submit(self, alerts: list[NormalAlert], timeout: float = 30) -> Results:
+        """Store ``alerts``; returns (outcome, incident id) per alert once committed."""
+        if self._stopping:
+            raise DatabaseUnavailable("the intake is stopping")
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        job_id = next(self._ids)
+        self._futures[job_id] = future
+        self._outbox.put((job_id, alerts))
+        # a plain timer, cheaper than wait_for(); a write that lands after it still counts
+        # as stored, so a retry by the sender becomes an occurrence, never a second incident
+        timer = loop.call_later(timeout, _expire, future, timeout)
+        try:
+            return await future
+        finally:
+            timer.cancel()
+            self._futures.pop(job_id, None)
+
+    def _send_loop(self) -> None:
+        """Take every request waiting and send them to the writer process in one message."""
+        while True:
+            job = self._outbox.get()
+            if job is None:
+                self._send(None)
+                return
+            jobs, stop = [job], False
+            while len(jobs) < self._max_batch:
+                try:
+                    job = self._outbox.get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    stop = True
+                    break
+                jobs.append(job)
+            self._send(jobs)
+            if stop:
+                self._send(None)
+                return
+
+    def _send(self, jobs: Optional[list[Job]]) -> None:
+        try:
+            self._connection.send(jobs)
+        except (OSError, ValueError) as error:  # the writer process is gone (or being replaced)
+            if jobs:
+                self._loop.call_soon_threadsafe(
+                    self._fail, [job_id for job_id, _ in jobs], f"the writer process is not running: {error}")
+
+    def _on_readable(self, connection: Any) -> None:
+        """Answers from the writer process, read in the event loop."""
+        try:
+            while connection.poll():
+                outcomes, created, size, seconds = connection.recv()
+                self._settle(outcomes)
+                self._on_batch(size, seconds)
+                if created:
+                    self._on_created(created)
+        except (EOFError, OSError):
+            self._lost(connection)
+
+    def _settle(self, outcomes: list[Outcome]) -> None:
+        for job_id, results, error, unavailable in outcomes:
+            future = self._futures.get(job_id)
+            if future is None or future.done():
+                continue
+            if results is not None:
+                future.set_result(results)
+            elif unavailable:
+                future.set_exception(DatabaseUnavailable(error))
+            else:
+                future.set_exception(WriteFailed(error))
+
+    def _fail(self, job_ids: list[int], reason: str) -> None:
+        for job_id in job_ids:
+            future = self._futures.get(job_id)
+            if future is not None and not future.done():
+                future.set_exception(DatabaseUnavailable(reason))
+
+    def _lost(self, connection: Any) -> None:
+        """The writer process ended: refuse what it held and, unless stopping, start another."""
+        self._loop.remove_reader(connection.fileno())
+        connection.close()
+        self._fail(list(self._futures), "the writer process stopped before answering")
+        if not self._stopping:
+            logger.error("the writer process stopped (exit code %s); starting a new one",
+                         self._process.exitcode if self._process else None)
+            self._spawn()
+
+
+class WriteFailed(RuntimeError):
+    """Storing a request failed for a reason of its own (not an outage): answered 500."""
 
 
 def _expire(future: asyncio.Future, timeout: float) -> None:
     if not future.done():
         future.set_exception(DatabaseUnavailable(f"the database did not answer within {timeout:g} s"))
-
-
-def _settle(outcomes: list[tuple[_Job, Optional[Results], Optional[BaseException]]]) -> None:
-    """Answer every request of a batch with one wake-up of its event loop."""
-
-    def settle() -> None:
-        for job, result, error in outcomes:
-            if job.future.done():
-                continue
-            if error is not None:
-                job.future.set_exception(error)
-            else:
-                job.future.set_result(result)
-
-    try:
-        outcomes[0][0].loop.call_soon_threadsafe(settle)
-    except RuntimeError:  # the loop is closed: the requests are gone
-        pass

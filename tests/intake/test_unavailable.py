@@ -69,3 +69,33 @@ def test_database_without_schema_is_503(clean_db, tmp_path):
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def test_killed_writer_process_is_replaced_and_nothing_is_lost(clean_db):
+    import multiprocessing
+    import os
+    import signal
+    import time
+
+    def writers() -> list:
+        return [p for p in multiprocessing.active_children() if p.name == "problemflow-intake-writer"]
+
+    with serve_intake(intake_settings(clean_db)) as base:
+        post = lambda fingerprint: httpx.post(  # noqa: E731
+            f"{base}/v1/alerts/alertmanager", headers=HEADERS, timeout=30,
+            json=alertmanager_payload({**ALERT, "fingerprint": fingerprint}))
+        assert post("before-kill").status_code == 200
+        [writer] = writers()
+        os.kill(writer.pid, signal.SIGKILL)
+        writer.join(10)
+        deadline = time.monotonic() + 30
+        while not (writers() and httpx.get(f"{base}/healthz").status_code == 200):
+            assert time.monotonic() < deadline, "no new writer process after the old one was killed"
+            time.sleep(0.2)
+        [replacement] = writers()
+        assert replacement.pid != writer.pid
+        answers = [post("after-kill").status_code for _ in range(3)]
+        assert answers == [200, 200, 200]  # one incident, then two occurrences of it
+    with session_scope(clean_db) as s:
+        incidents = {i.fingerprint: i.occurrence_count for i in s.scalars(select(Incident))}
+    assert incidents == {"before-kill": 1, "after-kill": 3}
