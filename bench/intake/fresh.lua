@@ -1,13 +1,20 @@
 -- wrk script: POST the body template with a fresh fingerprint (and instance label) per request.
 -- Environment: BENCH_BODY (file with the JSON template; FPRINT is replaced), BENCH_PATH,
--- BENCH_TOKEN (optional bearer token).
+-- BENCH_TOKEN (optional bearer token), BENCH_SEED (makes this run's fingerprints differ from
+-- every other run's; without it each wrk run would draw the same prefix again).
 local template
 local path
 local headers = {["Content-Type"] = "application/json"}
 local counter = 0
 local prefix = 0
 
+local seeded = false
+
 function setup(thread)
+  if not seeded then
+    math.randomseed(tonumber(os.getenv("BENCH_SEED") or "") or os.time())
+    seeded = true
+  end
   thread:set("prefix", math.random(1, 2147483647))
 end
 

@@ -132,7 +132,9 @@ def cpu_seconds(pid: int) -> float:
 
 
 def wrk(url: str, path: str, *, body_file: Path, seconds: float, connections: int, token: str = "") -> dict:
-    env = dict(os.environ, BENCH_BODY=str(body_file), BENCH_PATH=path, BENCH_TOKEN=token)
+    # a seed per run: fingerprints of the warm-up and of earlier rounds never come back
+    env = dict(os.environ, BENCH_BODY=str(body_file), BENCH_PATH=path, BENCH_TOKEN=token,
+               BENCH_SEED=str(time.time_ns() % 2_000_000_000))
     argv = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s", "-s", str(HERE / "fresh.lua"), url]
     out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True).stdout
     line = next(l for l in out.splitlines() if l.startswith("RESULT "))
