@@ -17,10 +17,10 @@ from models.db import get_engine
 from models.settings import Settings, get_settings
 from problemflow import __version__
 from problemflow.intake import alertmanager, errors, generic, grafana, metrics, pagerduty
-from problemflow.intake.common import IntakeAnswer, NormalAlert, answer, load_triage
+from problemflow.intake.common import IntakeAnswer, answer, load_triage
 from problemflow.intake.guard import Guard, token_matches
 from problemflow.intake.responder import Responder, load_respond
-from problemflow.intake.writer import GroupWriter
+from problemflow.intake.writer import GroupWriter, Stored, converts_in_writer
 
 logger = logging.getLogger("problemflow.intake")
 SWITCH_INTERVAL_S = 0.001
@@ -37,14 +37,15 @@ Authenticate with `Authorization: Bearer <PROBLEMFLOW_INTAKE_TOKEN>`.
 """
 
 
-async def _ingest(request: Request, source: str, alerts: list[NormalAlert]):
+async def _ingest(request: Request, source: str, body) -> Stored:
+    """Store the request's alerts (the writer process makes incidents of them)."""
     state = request.app.state
-    results = await state.writer.submit(alerts, timeout=state.settings.intake_write_timeout_seconds)
-    metrics.RECEIVED.labels(source).inc(len(alerts))
-    duplicates = sum(1 for outcome, _ in results if outcome == AlertOutcome.deduplicated)
+    stored = await state.writer.submit(source, body, timeout=state.settings.intake_write_timeout_seconds)
+    metrics.RECEIVED.labels(source).inc(len(stored))
+    duplicates = sum(1 for _, outcome, _ in stored if outcome == AlertOutcome.deduplicated)
     if duplicates:
         metrics.DEDUPLICATED.labels(source).inc(duplicates)
-    return results
+    return stored
 
 
 def create_app(settings: Optional[Settings] = None) -> FastAPI:
@@ -55,7 +56,8 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        load_triage()
+        if not converts_in_writer(settings.database_url):
+            load_triage()
         # The sender thread hands requests to the writer process as they come; with the
         # default 5 ms switch interval it would wait behind request parsing for that long.
         sys.setswitchinterval(SWITCH_INTERVAL_S)
@@ -94,14 +96,12 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
     @app.post("/v1/alerts/alertmanager", response_model=IntakeAnswer, tags=["alerts"])
     async def receive_alertmanager(webhook: alertmanager.AlertmanagerWebhook, request: Request):
         """Prometheus Alertmanager webhook receiver (payload version 4)."""
-        alerts = alertmanager.to_alerts(webhook)
-        return answer(alerts, await _ingest(request, alertmanager.SOURCE, alerts))
+        return answer(await _ingest(request, alertmanager.SOURCE, webhook))
 
     @app.post("/v1/alerts/grafana", response_model=IntakeAnswer, tags=["alerts"])
     async def receive_grafana(webhook: grafana.GrafanaWebhook, request: Request):
         """Grafana alerting webhook contact point."""
-        alerts = grafana.to_alerts(webhook)
-        return answer(alerts, await _ingest(request, grafana.SOURCE, alerts))
+        return answer(await _ingest(request, grafana.SOURCE, webhook))
 
     @app.post(
         "/v1/alerts/pagerduty",
@@ -116,15 +116,13 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
         ):
             metrics.REJECTED.labels(pagerduty.SOURCE, "auth").inc()
             raise HTTPException(401, "neither a bearer token nor a routing_key matching the intake token")
-        alert = pagerduty.to_alert(event)
-        await _ingest(request, pagerduty.SOURCE, [alert])
-        return pagerduty.PagerDutyAnswer(status="success", message="Event processed", dedup_key=alert.fingerprint)
+        [(dedup_key, _, _)] = await _ingest(request, pagerduty.SOURCE, event)
+        return pagerduty.PagerDutyAnswer(status="success", message="Event processed", dedup_key=dedup_key)
 
     @app.post("/v1/alerts/generic", response_model=IntakeAnswer, tags=["alerts"])
     async def receive_generic(batch: generic.GenericAlerts, request: Request):
         """Alerts in problemflow's own format (see the schema below)."""
-        alerts = generic.to_alerts(batch)
-        return answer(alerts, await _ingest(request, generic.SOURCE, alerts))
+        return answer(await _ingest(request, generic.SOURCE, batch))
 
     @app.get("/healthz", tags=["service"])
     async def healthz():

@@ -53,6 +53,22 @@ def _defaults(table: Table, given: Sequence[str]) -> dict[str, Any]:
     return values
 
 
+def _prepared(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> tuple[list[str], list[tuple]]:
+    """The columns and each row's driver-ready values (bind processors applied)."""
+    dialect = connection.dialect
+    columns = list(rows[0])
+    missing = _defaults(table, columns)
+    if missing:  # columns with a Python-side default that the rows do not give
+        rows = [{**row, **missing} for row in rows]
+        columns += list(missing)
+    processors = _column_processors(table, columns, dialect)
+    pairs = [(name, _remember_last(process) if process else None) for name, process in zip(columns, processors)]
+    params = [
+        tuple(row[name] if process is None else process(row[name]) for name, process in pairs) for row in rows
+    ]
+    return columns, params
+
+
 def insert_rows(
     connection: Connection,
     table: Table,
@@ -69,21 +85,12 @@ def insert_rows(
     if not rows:
         return [] if returning else 0
     dialect = connection.dialect
-    columns = list(rows[0])
-    missing = _defaults(table, columns)
-    if missing:  # columns with a Python-side default that the rows do not give
-        rows = [{**row, **missing} for row in rows]
-        columns += list(missing)
-    processors = _column_processors(table, columns, dialect)
+    columns, params = _prepared(connection, table, rows)
     placeholder = "?" if dialect.paramstyle == "qmark" else "%s"
     sql = (
         f'INSERT INTO {table.name} ({", ".join(columns)}) '
         f'VALUES ({", ".join([placeholder] * len(columns))}) {suffix}'
     )
-    pairs = [(name, _remember_last(process) if process else None) for name, process in zip(columns, processors)]
-    params = [
-        tuple(row[name] if process is None else process(row[name]) for name, process in pairs) for row in rows
-    ]
     cursor = connection.connection.cursor()
     try:
         if dialect.name == "postgresql":
@@ -97,6 +104,33 @@ def insert_rows(
             found.extend(cursor.fetchall())
             if not cursor.nextset():
                 return found
+    finally:
+        cursor.close()
+
+
+def insert_together(connection: Connection, parts: list[tuple[Table, list[dict[str, Any]]]]) -> None:
+    """Insert rows into several tables. On PostgreSQL in one statement (the first tables'
+    INSERTs as data-modifying WITH clauses), one round trip instead of one per table."""
+    parts = [(table, rows) for table, rows in parts if rows]
+    if connection.dialect.name != "postgresql" or len(parts) < 2:
+        for table, rows in parts:
+            insert_rows(connection, table, rows)
+        return
+    prepared = [(table, *_prepared(connection, table, rows)) for table, rows in parts]
+    if sum(len(columns) * len(params) for _, columns, params in prepared) > _MAX_PARAMETERS:
+        for table, rows in parts:
+            insert_rows(connection, table, rows)
+        return
+    statements = []
+    for table, columns, params in prepared:
+        row = "(" + ", ".join(["%s"] * len(columns)) + ")"
+        statements.append(f'INSERT INTO {table.name} ({", ".join(columns)}) VALUES {", ".join([row] * len(params))}')
+    sql = "WITH " + ", ".join(f"w{i} AS ({statement})" for i, statement in enumerate(statements[:-1]))
+    sql += " " + statements[-1]
+    values = [value for _, _, params in prepared for row_values in params for value in row_values]
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(sql, values, prepare=False)
     finally:
         cursor.close()
 

@@ -153,18 +153,18 @@ class IntakeAnswer(BaseModel):
     alerts: list[AlertResult]
 
 
-def answer(alerts: list[NormalAlert], stored: list[tuple[AlertOutcome, Optional[int]]]) -> JSONResponse:
+def answer(stored: list[tuple[str, AlertOutcome, Optional[int]]]) -> JSONResponse:
     """The :class:`IntakeAnswer`, built as plain JSON (no second validation of what we just made)."""
     return JSONResponse(
         {
             "status": "stored",
             "alerts": [
                 {
-                    "fingerprint": alert.fingerprint,
+                    "fingerprint": fingerprint,
                     "outcome": outcome.value,
                     "incident": format_number(NUMBER_PREFIX, incident_id) if incident_id else None,
                 }
-                for alert, (outcome, incident_id) in zip(alerts, stored)
+                for fingerprint, outcome, incident_id in stored
             ],
         }
     )

@@ -33,7 +33,7 @@ from models.enums import IncidentState
 from models.incident import Incident
 from models.services import incidents
 from models.states import priority_for
-from problemflow.intake.bulk import insert_rows
+from problemflow.intake.bulk import insert_rows, insert_together
 from problemflow.intake.common import NormalAlert
 
 ResolvePolicy = Literal["resolve", "record"]
@@ -55,16 +55,14 @@ _CLOSED_SQL = (
     "JOIN incident i ON i.source = k.column1 AND i.fingerprint = k.column2 "
     "WHERE i.state IN ('resolved', 'closed') GROUP BY i.source, i.fingerprint"
 )
-# rows locked in key order (the keys are sorted): concurrent writers queue, never deadlock
-_OPEN_SQL_PG = (
-    "SELECT i.id, i.source, i.fingerprint FROM (VALUES {keys}) AS k CROSS JOIN LATERAL ("
-    "SELECT id, source, fingerprint FROM incident WHERE source = k.column1 AND fingerprint = k.column2 "
-    "AND state IN ('new', 'in_progress', 'on_hold') FOR UPDATE) AS i"
-)
-_CLOSED_SQL_PG = (
-    "SELECT k.column1, k.column2, m.last FROM (VALUES {keys}) AS k CROSS JOIN LATERAL ("
-    "SELECT max(id) AS last FROM incident WHERE source = k.column1 AND fingerprint = k.column2 "
-    "AND state IN ('resolved', 'closed')) AS m WHERE m.last IS NOT NULL"
+# One round trip for both lookups, rows locked in key order (the keys are sorted):
+# concurrent writers queue, never deadlock.
+_LOOKUP_SQL_PG = (
+    "SELECT k.column1, k.column2, o.id, c.last FROM (VALUES {keys}) AS k "
+    "LEFT JOIN LATERAL (SELECT id FROM incident WHERE source = k.column1 AND fingerprint = k.column2 "
+    "AND state IN ('new', 'in_progress', 'on_hold') FOR UPDATE) AS o ON true "
+    "LEFT JOIN LATERAL (SELECT max(id) AS last FROM incident WHERE source = k.column1 "
+    "AND fingerprint = k.column2 AND state IN ('resolved', 'closed')) AS c ON true"
 )
 _INCIDENT = Incident.__table__
 _AUDIT = AuditEvent.__table__
@@ -130,6 +128,7 @@ class _Batch:
         self.last_closed: dict[Key, int] = {}
         self.pending: list[_Pending] = []
         self.created: list[_Pending] = []
+        self.audits: list[dict] = []  # creation audit events, written at the end of the batch
 
     def _query(self, sql: str, keys: set[Key]) -> list[tuple]:
         """Plain SQL on the session's own connection (same transaction): per batch,
@@ -143,15 +142,25 @@ class _Batch:
         keys = {(a.source, a.fingerprint) for a in self.alerts}
         # Locked (FOR UPDATE on PostgreSQL; SQLite's writer holds the database lock since
         # BEGIN IMMEDIATE) so that concurrent writers add occurrences one after the other.
-        postgresql = self.db.get_bind().dialect.name == "postgresql"
-        open_ids = sorted(row[0] for row in self._query(_OPEN_SQL_PG if postgresql else _OPEN_SQL, keys))
-        if open_ids:
-            for incident in self.db.scalars(select(Incident).where(Incident.id.in_(open_ids))):
-                self.open[(incident.source, incident.fingerprint)] = incident
+        if self.db.get_bind().dialect.name == "postgresql":
+            open_ids = []
+            for source, fingerprint, open_id, last_closed in self._query(_LOOKUP_SQL_PG, keys):
+                if open_id is not None:
+                    open_ids.append(open_id)
+                if last_closed is not None:
+                    self.last_closed[(source, fingerprint)] = last_closed
+            self._load_open(open_ids)
+            return
+        self._load_open([row[0] for row in self._query(_OPEN_SQL, keys)])
         missing = {k for k in keys if k not in self.open}
         if missing:
-            for source, fingerprint, last_id in self._query(_CLOSED_SQL_PG if postgresql else _CLOSED_SQL, missing):
+            for source, fingerprint, last_id in self._query(_CLOSED_SQL, missing):
                 self.last_closed[(source, fingerprint)] = last_id
+
+    def _load_open(self, open_ids: list[int]) -> None:
+        if open_ids:
+            for incident in self.db.scalars(select(Incident).where(Incident.id.in_(sorted(open_ids)))):
+                self.open[(incident.source, incident.fingerprint)] = incident
 
     def run(self) -> BatchResult:
         self.load()
@@ -267,8 +276,7 @@ class _Batch:
                     incidents.add_occurrence(db_session=self.db, incident=winner, at=self.now)
                 p.incident_id = winner.id
                 self.open[key] = winner
-        if audits:
-            insert_rows(self.db.connection(), _AUDIT, audits)
+        self.audits += audits  # written with the alert events, in _record
 
     def _insert_incidents(self, rows: list[dict]) -> dict[Key, int]:
         """Insert, skipping keys another writer opened meanwhile; returns the new ids by key."""
@@ -301,7 +309,7 @@ class _Batch:
             for alert, s in zip(self.alerts, stored)
         ]
         self.db.flush()
-        insert_rows(self.db.connection(), _ALERT_EVENT, rows)
+        insert_together(self.db.connection(), [(_AUDIT, self.audits), (_ALERT_EVENT, rows)])
 
 
 def _fetch(db_session: Session, sql: str, params: tuple) -> list[tuple]:

@@ -22,6 +22,7 @@ import asyncio
 import itertools
 import logging
 import multiprocessing
+import os
 import queue
 import signal
 import sqlite3
@@ -31,7 +32,7 @@ from typing import Any, Callable, Optional
 
 import psycopg
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -86,9 +87,11 @@ def writer_engine(url: str) -> Engine:
     at BEGIN (IMMEDIATE), so reads and writes of a batch are atomic across processes, and
     whose commits are synced to disk."""
     if not url.startswith("sqlite"):
-        from models.db import get_engine
-
-        return get_engine(url)
+        if url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url[len("postgresql://"):]
+        engine = create_engine(url, pool_size=1, max_overflow=0)
+        _ping_after_idle(engine)
+        return engine
     from models.db import _sqlite_pragmas
 
     engine = create_engine(
@@ -110,9 +113,61 @@ def writer_engine(url: str) -> Engine:
 
 
 
-# One request's alerts on their way to the writer process, and what comes back.
+# A request on its way to the writer process: its id, its source and the validated body;
+# there it becomes a job of normal alerts. What comes back per alert: its fingerprint, what
+# was done with it and the incident id.
+Request = tuple[int, str, Any]
 Job = tuple[int, list[NormalAlert]]
-Outcome = tuple[int, Optional[Results], Optional[str], bool]  # job id, results | error text, unavailable
+Stored = list[tuple[str, AlertOutcome, Optional[int]]]
+Outcome = tuple[int, Optional[Stored], Optional[str], bool]  # job id, stored | error text, unavailable
+
+
+_ENVIRON_PREFIX = "PROBLEMFLOW_"
+
+# a request whose alerts the intake process already made (see GroupWriter's convert_here)
+NORMAL = "normal"
+
+
+def _converters() -> dict[str, Callable[[Any], list[NormalAlert]]]:
+    from problemflow.intake import alertmanager, generic, grafana, pagerduty
+
+    return {
+        alertmanager.SOURCE: alertmanager.to_alerts,
+        grafana.SOURCE: grafana.to_alerts,
+        generic.SOURCE: generic.to_alerts,
+        pagerduty.SOURCE: lambda event: [pagerduty.to_alert(event)],
+        NORMAL: lambda alerts: alerts,
+    }
+
+
+def converts_in_writer(database_url: str) -> bool:
+    """Where requests become normal alerts (triage included). On SQLite the writer process
+    has CPU to spare (its database work is quick and in-process) while the HTTP process is
+    the busier one; on PostgreSQL the writer waits on network round trips, and work added
+    to it lengthens every batch, while the HTTP process has the spare CPU."""
+    return database_url.startswith("sqlite")
+
+
+IDLE_PING_SECONDS = 1.0
+
+
+def _ping_after_idle(engine: Engine) -> None:
+    """Check the connection before a batch only when it sat idle: a busy writer would
+    otherwise pay a round trip per batch for ``pool_pre_ping``. A connection lost in the
+    middle of a storm fails one batch (503, the senders retry) and is replaced."""
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(dbapi_connection, record) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_connection, record, proxy) -> None:
+        if time.monotonic() - record.info.get("idle_since", 0.0) < IDLE_PING_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:  # the pool discards the connection and opens another
+            raise DisconnectionError(str(error)) from error
 
 
 class BatchStore:
@@ -143,7 +198,9 @@ class BatchStore:
             return [(jobs[0][0], None, f"{type(error).__name__}: {error}", False)], []
         outcomes, offset = [], 0
         for job_id, alerts in jobs:
-            outcomes.append((job_id, results[offset : offset + len(alerts)], None, False))
+            stored = [(a.fingerprint, outcome, incident_id)
+                      for a, (outcome, incident_id) in zip(alerts, results[offset : offset + len(alerts)])]
+            outcomes.append((job_id, stored, None, False))
             offset += len(alerts)
         return outcomes, created
 
@@ -164,9 +221,21 @@ class BatchStore:
         raise AssertionError("unreachable")
 
 
-def serve_writes(connection: Any, database_url: str, policy: ResolvePolicy, max_batch: int) -> None:
-    """The writer process: read jobs from the pipe, store them in batches, answer each batch."""
+def serve_writes(connection: Any, database_url: str, policy: ResolvePolicy, max_batch: int,
+                 environ: dict[str, str]) -> None:
+    """The writer process: read requests from the pipe, make normal alerts of them (triage
+    included), store them in batches, answer each batch. ``environ``: the intake's
+    PROBLEMFLOW_* variables when it started the writer (the fork server's may be older)."""
+    from models.settings import get_settings
+    from problemflow.intake.common import load_triage
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent stops us
+    for name in [n for n in os.environ if n.startswith(_ENVIRON_PREFIX) and n not in environ]:
+        del os.environ[name]
+    os.environ.update(environ)
+    get_settings.cache_clear()
+    load_triage()
+    converters = _converters()
     engine = writer_engine(database_url)
     store = BatchStore(sessionmaker(bind=engine, expire_on_commit=False), policy)
     stopping = False
@@ -175,22 +244,34 @@ def serve_writes(connection: Any, database_url: str, policy: ResolvePolicy, max_
             message = connection.recv()
             if message is None:
                 break
-            jobs: list[Job] = list(message)
-            size = sum(len(alerts) for _, alerts in jobs)
-            while size < max_batch and connection.poll(0):
+            requests: list[Request] = list(message)
+            while len(requests) < max_batch and connection.poll(0):
                 message = connection.recv()
                 if message is None:
                     stopping = True
                     break
-                jobs += message
-                size += sum(len(alerts) for _, alerts in message)
+                requests += message
+            jobs, refused = _jobs(requests, converters)
             started = time.perf_counter()
-            outcomes, created = store.write(jobs)
-            connection.send((outcomes, created, size, time.perf_counter() - started))
-    except EOFError:  # the intake process is gone
+            outcomes, created = store.write(jobs) if jobs else ([], [])
+            size = sum(len(alerts) for _, alerts in jobs)
+            connection.send((refused + outcomes, created, size, time.perf_counter() - started))
+    except (EOFError, OSError):  # the intake process is gone
         pass
     finally:
         engine.dispose()
+
+
+def _jobs(requests: list[Request], converters: dict) -> tuple[list[Job], list[Outcome]]:
+    """Each request's normal alerts; a request that cannot be read is answered on its own."""
+    jobs, refused = [], []
+    for job_id, source, body in requests:
+        try:
+            jobs.append((job_id, converters[source](body)))
+        except Exception as error:  # noqa: BLE001 - answered (500), the others are stored
+            logger.exception("could not read a request from %s", source)
+            refused.append((job_id, None, f"{type(error).__name__}: {error}", False))
+    return jobs, refused
 
 
 class GroupWriter:
@@ -206,13 +287,14 @@ class GroupWriter:
         on_batch: Callable[[int, float], None] = lambda size, seconds: None,
     ):
         self._database_url = database_url
+        self._converters = None if converts_in_writer(database_url) else _converters()
         self._policy = policy
         self._max_batch = max_batch
         self._on_created = on_created
         self._on_batch = on_batch
         self._ids = itertools.count(1)
         self._futures: dict[int, asyncio.Future] = {}
-        self._outbox: queue.SimpleQueue[Optional[Job]] = queue.SimpleQueue()
+        self._outbox: queue.SimpleQueue[Optional[Request]] = queue.SimpleQueue()
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._process: Optional[multiprocessing.process.BaseProcess] = None
         self._connection: Any = None
@@ -226,10 +308,16 @@ class GroupWriter:
         self._sender.start()
 
     def _spawn(self) -> None:
-        context = multiprocessing.get_context("spawn")  # no fork of a threaded process
+        # Forked from a single-threaded server that has imported the writer and the triage
+        # rules once, rather than from this threaded process, or started from scratch each time.
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["problemflow.intake.writer", "problemflow.intake.alertmanager",
+                                        "problemflow.intake.grafana", "problemflow.intake.generic",
+                                        "problemflow.intake.pagerduty", "tasks.incident"])
         ours, theirs = context.Pipe(duplex=True)
         process = context.Process(
-            target=serve_writes, args=(theirs, self._database_url, self._policy, self._max_batch),
+            target=serve_writes, args=(theirs, self._database_url, self._policy, self._max_batch,
+                                       {n: v for n, v in os.environ.items() if n.startswith(_ENVIRON_PREFIX)}),
             name="problemflow-intake-writer", daemon=True,
         )
         process.start()
@@ -257,15 +345,18 @@ class GroupWriter:
             self._loop.remove_reader(connection.fileno())
             connection.close()
 
-    async def submit(self, alerts: list[NormalAlert], timeout: float = 30) -> Results:
-        """Store ``alerts``; returns (outcome, incident id) per alert once committed."""
+    async def submit(self, source: str, body: Any, timeout: float = 30) -> Stored:
+        """Store the alerts of a validated request body from ``source``; returns
+        (fingerprint, outcome, incident id) per alert once committed."""
         if self._stopping:
             raise DatabaseUnavailable("the intake is stopping")
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         job_id = next(self._ids)
+        if self._converters is not None:
+            body, source = self._converters[source](body), NORMAL
         self._futures[job_id] = future
-        self._outbox.put((job_id, alerts))
+        self._outbox.put((job_id, source, body))
         # a plain timer, cheaper than wait_for(); a write that lands after it still counts
         # as stored, so a retry by the sender becomes an occurrence, never a second incident
         timer = loop.call_later(timeout, _expire, future, timeout)
@@ -297,13 +388,13 @@ class GroupWriter:
                 self._send(None)
                 return
 
-    def _send(self, jobs: Optional[list[Job]]) -> None:
+    def _send(self, jobs: Optional[list[Request]]) -> None:
         try:
             self._connection.send(jobs)
         except (OSError, ValueError) as error:  # the writer process is gone (or being replaced)
             if jobs:
                 self._loop.call_soon_threadsafe(
-                    self._fail, [job_id for job_id, _ in jobs], f"the writer process is not running: {error}")
+                    self._fail, [job[0] for job in jobs], f"the writer process is not running: {error}")
 
     def _on_readable(self, connection: Any) -> None:
         """Answers from the writer process, read in the event loop."""
