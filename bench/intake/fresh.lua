@@ -6,7 +6,8 @@ local template
 local path
 local headers = {["Content-Type"] = "application/json"}
 local counter = 0
-local prefix = 0
+-- a global, not a local: setup() gives each thread its own through thread:set
+prefix = 0
 
 local seeded = false
 

@@ -95,18 +95,17 @@ def process(argv: list[str], *, env: dict[str, str], health: str, log_path: Path
                 os.killpg(child.pid, signal.SIGKILL)
 
 
-def peak_rss_mib(pid: int) -> float:
-    """Peak resident memory (VmHWM) of the largest process of the tree."""
-    peak = 0.0
+def peak_rss_mib(pid: int, total: bool = False) -> float:
+    """Peak resident memory (VmHWM) of the largest process of the tree, or with ``total``
+    the sum of every process's peak (the intake's HTTP and writer processes together)."""
+    peaks = []
     for member in _tree(pid):
         try:
             lines = Path(f"/proc/{member}/status").read_text().splitlines()
         except FileNotFoundError:
             continue
-        for line in lines:
-            if line.startswith("VmHWM:"):
-                peak = max(peak, int(line.split()[1]) / 1024)
-    return peak
+        peaks += [int(line.split()[1]) / 1024 for line in lines if line.startswith("VmHWM:")]
+    return (sum(peaks) if total else max(peaks)) if peaks else 0.0
 
 
 def _tree(pid: int) -> list[int]:
@@ -153,6 +152,7 @@ def measure(name: str, url: str, path: str, args, body_file: Path, *, token: str
     result["name"] = name
     if pid is not None:
         result["peak_rss_mib"] = peak_rss_mib(pid)
+        result["peak_rss_tree_mib"] = peak_rss_mib(pid, total=True)
         # CPU the server spent per request: steadier than req/s when others load the machine
         result["cpu_us_per_request"] = (cpu_seconds(pid) - cpu_before) / max(result["requests"], 1) * 1e6
     log(f"{name}: {result['rps']:.0f} req/s, p50 {result['p50_us'] / 1000:.1f} ms, "

@@ -111,6 +111,7 @@ def main() -> None:
             best = max(runs, key=lambda r: r["rps"])
             best["rounds_rps"] = [round(r["rps"], 1) for r in runs]
             best["peak_rss_mib"] = max(r.get("peak_rss_mib", 0) for r in runs) or None
+            best["peak_rss_tree_mib"] = max(r.get("peak_rss_tree_mib", 0) for r in runs) or None
             results.append(best)
         if "alerta" not in args.skip:
             results.append(bench_alerta(args, work, body_file))
@@ -141,6 +142,10 @@ def report(results: list[dict], args) -> None:
     for r in results:
         if r.get("rounds_rps"):
             print(f"  rounds, req/s: {r['name']}: {r['rounds_rps']}")
+    for r in results:
+        if r.get("peak_rss_tree_mib"):
+            print(f"  peak RSS, largest process / all processes: {r['name']}: "
+                  f"{r['peak_rss_mib']:.0f} / {r['peak_rss_tree_mib']:.0f} MiB")
     out = ROOT / "bench" / "out"
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"intake-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
