@@ -135,7 +135,10 @@ def wrk(url: str, path: str, *, body_file: Path, seconds: float, connections: in
     env = dict(os.environ, BENCH_BODY=str(body_file), BENCH_PATH=path, BENCH_TOKEN=token,
                BENCH_SEED=str(time.time_ns() % 2_000_000_000))
     argv = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s", "-s", str(HERE / "fresh.lua"), url]
-    out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True).stdout
+    done = subprocess.run(argv, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
+    out = done.stdout
     line = next(l for l in out.splitlines() if l.startswith("RESULT "))
     data = json.loads(line[len("RESULT "):])
     data["rps"] = data["requests"] / (data["duration_us"] / 1e6)
