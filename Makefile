@@ -33,11 +33,11 @@ test: install system-deps
 	$(MAKE) test-postgresql
 
 test-sqlite:
-	PROBLEMFLOW_TEST_DB=sqlite PROBLEMFLOW_SCREENSHOTS=$(CURDIR)/tests/output/screens $(VENV)/bin/pytest -q
+	PROBLEMFLOW_TEST_DB=sqlite PROBLEMFLOW_SCREENSHOTS=$(CURDIR)/tests/output/screens $(VENV)/bin/pytest -q --durations=15
 
 # the same tests on PostgreSQL, but for those that start whole external stacks once
 test-postgresql:
-	PROBLEMFLOW_TEST_DB=postgresql $(VENV)/bin/pytest -q -m "not sqlite_only"
+	PROBLEMFLOW_TEST_DB=postgresql $(VENV)/bin/pytest -q --durations=15 -m "not sqlite_only"
 
 clean:
 	rm -rf $(VENV) .problemflow
