@@ -112,7 +112,6 @@ def writer_engine(url: str) -> Engine:
     return engine
 
 
-
 # A request on its way to the writer process: its id, its source and the validated body;
 # there it becomes a job of normal alerts. What comes back per alert: its fingerprint, what
 # was done with it and the incident id.
@@ -124,7 +123,7 @@ Outcome = tuple[int, Optional[Stored], Optional[str], bool]  # job id, stored | 
 
 _ENVIRON_PREFIX = "PROBLEMFLOW_"
 
-# a request whose alerts the intake process already made (see GroupWriter's convert_here)
+# a request whose alerts the intake process already made (see converts_in_writer)
 NORMAL = "normal"
 
 
