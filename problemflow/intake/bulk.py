@@ -79,31 +79,26 @@ def insert_rows(
 ) -> "list[tuple] | int":
     """Insert ``rows`` (dicts with the same keys); ``suffix`` goes after VALUES (e.g. ON CONFLICT).
 
-    Returns the number of rows inserted or, with ``returning`` (PostgreSQL, psycopg 3),
-    the rows given back.
+    Returns the number of rows inserted or, with ``returning`` (PostgreSQL only), the rows
+    given back.
     """
     if not rows:
         return [] if returning else 0
     dialect = connection.dialect
+    if returning and dialect.name != "postgresql":
+        raise ValueError("insert_rows returns rows on PostgreSQL only")
     columns, params = _prepared(connection, table, rows)
-    placeholder = "?" if dialect.paramstyle == "qmark" else "%s"
-    sql = (
-        f'INSERT INTO {table.name} ({", ".join(columns)}) '
-        f'VALUES ({", ".join([placeholder] * len(columns))}) {suffix}'
-    )
     cursor = connection.connection.cursor()
     try:
         if dialect.name == "postgresql":
             return _insert_multirow(cursor, table.name, columns, params, suffix, returning)
-        if not returning:
-            cursor.executemany(sql, params)
-            return cursor.rowcount
-        cursor.executemany(sql + " RETURNING " + ", ".join(returning), params, returning=True)
-        found: list[tuple] = []
-        while True:
-            found.extend(cursor.fetchall())
-            if not cursor.nextset():
-                return found
+        placeholder = "?" if dialect.paramstyle == "qmark" else "%s"
+        cursor.executemany(
+            f'INSERT INTO {table.name} ({", ".join(columns)}) '
+            f'VALUES ({", ".join([placeholder] * len(columns))}) {suffix}',
+            params,
+        )
+        return cursor.rowcount
     finally:
         cursor.close()
 
@@ -116,21 +111,17 @@ def insert_together(connection: Connection, parts: list[tuple[Table, list[dict[s
         for table, rows in parts:
             insert_rows(connection, table, rows)
         return
-    prepared = [(table, *_prepared(connection, table, rows)) for table, rows in parts]
-    if sum(len(columns) * len(params) for _, columns, params in prepared) > _MAX_PARAMETERS:
-        for table, rows in parts:
-            insert_rows(connection, table, rows)
-        return
-    statements = []
-    for table, columns, params in prepared:
-        row = "(" + ", ".join(["%s"] * len(columns)) + ")"
-        statements.append(f'INSERT INTO {table.name} ({", ".join(columns)}) VALUES {", ".join([row] * len(params))}')
-    sql = "WITH " + ", ".join(f"w{i} AS ({statement})" for i, statement in enumerate(statements[:-1]))
-    sql += " " + statements[-1]
-    values = [value for _, _, params in prepared for row_values in params for value in row_values]
+    prepared = [(table.name, *_prepared(connection, table, rows)) for table, rows in parts]
     cursor = connection.connection.cursor()
     try:
-        cursor.execute(sql, values, prepare=False)
+        if sum(len(columns) * len(params) for _, columns, params in prepared) > _MAX_PARAMETERS:
+            for name, columns, params in prepared:
+                _insert_multirow(cursor, name, columns, params, "", None)
+            return
+        statements = [_multirow_sql(name, columns, len(params)) for name, columns, params in prepared]
+        sql = "WITH " + ", ".join(f"w{i} AS ({statement})" for i, statement in enumerate(statements[:-1]))
+        values = [value for _, _, params in prepared for row_values in params for value in row_values]
+        cursor.execute(f"{sql} {statements[-1]}", values, prepare=False)
     finally:
         cursor.close()
 
@@ -139,20 +130,24 @@ def insert_together(connection: Connection, parts: list[tuple[Table, list[dict[s
 _MAX_PARAMETERS = 60_000
 
 
+def _multirow_sql(table: str, columns: list[str], rows: int) -> str:
+    row = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    return f'INSERT INTO {table} ({", ".join(columns)}) VALUES {", ".join([row] * rows)}'
+
+
 def _insert_multirow(cursor, table: str, columns: list[str], params: list[tuple], suffix: str,
                      returning: Optional[Sequence[str]]) -> "list[tuple] | int":
     """One ``INSERT ... VALUES (...), (...), ...`` per chunk: the server parses, plans and
     runs one statement for many rows instead of one per row."""
-    row = "(" + ", ".join(["%s"] * len(columns)) + ")"
     tail = f" {suffix}" + (" RETURNING " + ", ".join(returning) if returning else "")
     per_chunk = max(1, _MAX_PARAMETERS // len(columns))
     found: list[tuple] = []
     inserted = 0
     for start in range(0, len(params), per_chunk):
         chunk = params[start : start + per_chunk]
-        sql = f'INSERT INTO {table} ({", ".join(columns)}) VALUES {", ".join([row] * len(chunk))}{tail}'
         # not prepared: every batch size would be a statement of its own on the server
-        cursor.execute(sql, [value for values in chunk for value in values], prepare=False)
+        cursor.execute(_multirow_sql(table, columns, len(chunk)) + tail,
+                       [value for values in chunk for value in values], prepare=False)
         if returning:
             found.extend(cursor.fetchall())
         else:
