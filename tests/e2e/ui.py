@@ -7,6 +7,7 @@ with the label, the page and a screenshot path, not a bare timeout.
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,11 +96,48 @@ class Operator:
         dialog = self.find(self.page.get_by_role("dialog"), "the Resume dialog")
         self.fill_form(dialog, fields)
         self.shot(f"resume-form-{name}")
-        self.find(dialog.get_by_role("button", name="Submit"), "the dialog's Submit button").click()
+        trouble = self.submit_resume(dialog)
+        if trouble is None:
+            return
+        # The run page refreshes the run while the dialog is open, and a refresh can
+        # render the form anew; a person seeing the dialog still open types the
+        # answer again and submits. Once, and said out loud.
+        warnings.warn(f"the Resume dialog for {name} stayed open ({trouble}); filling it again", stacklevel=2)
+        self.shot(f"resume-stayed-open-{name}")
+        self.fill_form(dialog, {k: v for k, v in fields.items() if not isinstance(v, list)})
+        again = self.submit_resume(dialog)
+        if again is not None:
+            self.fail(f"the Resume dialog for {name} did not close: first {trouble}; then {again}")
+
+    def submit_resume(self, dialog: Locator) -> str | None:
+        """Submit the Resume dialog; None once it closes, else what the page and the
+        server said: the dialog's text and every answer to the resume request."""
+        answers: list[Any] = []
+
+        def keep(response: Any) -> None:
+            if response.request.method == "POST" and response.url.rstrip("/").endswith("/resume"):
+                answers.append(response)
+
+        self.page.on("response", keep)
         try:
-            dialog.wait_for(state="hidden", timeout=15_000)
-        except PlaywrightError:
-            self.fail(f"the Resume dialog for {name} did not close (invalid input?)")
+            self.find(dialog.get_by_role("button", name="Submit"), "the dialog's Submit button").click()
+            try:
+                dialog.wait_for(state="hidden", timeout=15_000)
+                return None
+            except PlaywrightError:
+                pass
+            said = [f"{r.status} {self._body(r)}" for r in answers] or ["no resume request sent"]
+            text = " ".join(dialog.inner_text().split()) if dialog.count() else ""
+            return f"server: {'; '.join(said)}; dialog reads: {text[:600]!r}"
+        finally:
+            self.page.remove_listener("response", keep)
+
+    @staticmethod
+    def _body(response: Any) -> str:
+        try:
+            return response.text()[:300]
+        except PlaywrightError as error:
+            return f"(body unreadable: {error})"
 
     # -- forms -----------------------------------------------------------------
 
