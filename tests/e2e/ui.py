@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Locator, Page
 
@@ -99,15 +100,25 @@ class Operator:
         trouble = self.submit_resume(dialog)
         if trouble is None:
             return
-        # The run page refreshes the run while the dialog is open, and a refresh can
-        # render the form anew; a person seeing the dialog still open types the
-        # answer again and submits. Once, and said out loud.
-        warnings.warn(f"the Resume dialog for {name} stayed open ({trouble}); filling it again", stacklevel=2)
         self.shot(f"resume-stayed-open-{name}")
+        if self.run_state(run_id) != "PAUSED":  # the answer was taken; the dialog closed late
+            warnings.warn(f"the Resume dialog for {name} stayed open although the run resumed ({trouble})",
+                          stacklevel=2)
+            return
+        # Still waiting: the run page refreshes the run while the dialog is open, and a
+        # refresh can render the form anew. A person seeing the dialog still open types
+        # the answer again and submits. Once, and said out loud.
+        warnings.warn(f"the Resume dialog for {name} stayed open ({trouble}); filling it again", stacklevel=2)
         self.fill_form(dialog, {k: v for k, v in fields.items() if not isinstance(v, list)})
         again = self.submit_resume(dialog)
         if again is not None:
             self.fail(f"the Resume dialog for {name} did not close: first {trouble}; then {again}")
+
+    def run_state(self, run_id: str) -> str:
+        """The run's state type, read from the API behind the UI."""
+        response = httpx.get(f"{self.ui_url}/api/flow_runs/{run_id}", timeout=30)
+        response.raise_for_status()
+        return response.json()["state"]["type"]
 
     def submit_resume(self, dialog: Locator) -> str | None:
         """Submit the Resume dialog; None once it closes, else what the page and the
