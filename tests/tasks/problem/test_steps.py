@@ -136,6 +136,7 @@ def test_resolve_review_close(db_session, problem_id):
 
 @pytest.mark.integration
 def test_analyse_waits_for_a_slot_of_the_team_wip_limit(prefect_server, db_session, problem_id, monkeypatch):
+    import contextvars
     import threading
     import time
 
@@ -149,7 +150,11 @@ def test_analyse_waits_for_a_slot_of_the_team_wip_limit(prefect_server, db_sessi
     ensure_wip_limits(limits={"payments": 1})
     finished = threading.Event()
     with concurrency("wip-payments", occupy=1, strict=True):  # the team is at its limit
-        worker = threading.Thread(target=lambda: (analyse.analyse_task(problem_id), finished.set()))
+        # the thread runs in this context, where Prefect's settings name the test server
+        # (a bare thread would see none and start a temporary server of its own)
+        context = contextvars.copy_context()
+        worker = threading.Thread(target=context.run,
+                                  args=(lambda: (analyse.analyse_task(problem_id), finished.set()),))
         worker.start()
         time.sleep(3)
         assert not finished.is_set()
