@@ -18,6 +18,8 @@ from playwright.sync_api import Locator, Page
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+# how often the Resume dialog is submitted while the run still waits
+SUBMIT_TRIES = 3
 
 
 class UIError(AssertionError):
@@ -97,22 +99,25 @@ class Operator:
         dialog = self.find(self.page.get_by_role("dialog"), "the Resume dialog")
         self.fill_form(dialog, fields)
         self.shot(f"resume-form-{name}")
-        trouble = self.submit_resume(dialog)
-        if trouble is None:
-            return
-        self.shot(f"resume-stayed-open-{name}")
-        if self.run_state(run_id) != "PAUSED":  # the answer was taken; the dialog closed late
-            warnings.warn(f"the Resume dialog for {name} stayed open although the run resumed ({trouble})",
+        accounts: list[str] = []
+        for attempt in range(1, SUBMIT_TRIES + 1):
+            trouble = self.submit_resume(dialog)
+            if trouble is None:
+                return
+            accounts.append(trouble)
+            self.shot(f"resume-stayed-open-{name}")
+            if self.run_state(run_id) != "PAUSED":  # the answer was taken; the dialog closed late
+                warnings.warn(f"the Resume dialog for {name} stayed open although the run resumed ({trouble})",
+                              stacklevel=2)
+                return
+            # Still waiting. Prefect's server on SQLite answers 503 while its database is
+            # locked, and the dialog stays open; a person submits again (the form is
+            # filled anew in case a refresh of the page reset it). Said out loud each time.
+            warnings.warn(f"the Resume dialog for {name} stayed open ({trouble}); try {attempt} of {SUBMIT_TRIES}",
                           stacklevel=2)
-            return
-        # Still waiting: the run page refreshes the run while the dialog is open, and a
-        # refresh can render the form anew. A person seeing the dialog still open types
-        # the answer again and submits. Once, and said out loud.
-        warnings.warn(f"the Resume dialog for {name} stayed open ({trouble}); filling it again", stacklevel=2)
-        self.fill_form(dialog, {k: v for k, v in fields.items() if not isinstance(v, list)})
-        again = self.submit_resume(dialog)
-        if again is not None:
-            self.fail(f"the Resume dialog for {name} did not close: first {trouble}; then {again}")
+            if attempt < SUBMIT_TRIES:
+                self.fill_form(dialog, {k: v for k, v in fields.items() if not isinstance(v, list)})
+        self.fail(f"the Resume dialog for {name} did not close after {SUBMIT_TRIES} tries: " + " | ".join(accounts))
 
     def run_state(self, run_id: str) -> str:
         """The run's state type, read from the API behind the UI."""
