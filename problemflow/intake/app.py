@@ -20,7 +20,7 @@ from problemflow.intake import alertmanager, errors, generic, grafana, metrics, 
 from problemflow.intake.common import IntakeAnswer, answer, load_triage
 from problemflow.intake.guard import Guard, token_matches
 from problemflow.intake.responder import Responder, load_respond
-from problemflow.intake.writer import GroupWriter, Stored, converts_in_writer
+from problemflow.intake.writer import GroupWriter, StoredAlerts, converts_in_writer
 
 logger = logging.getLogger("problemflow.intake")
 SWITCH_INTERVAL_S = 0.001
@@ -37,7 +37,7 @@ Authenticate with `Authorization: Bearer <PROBLEMFLOW_INTAKE_TOKEN>`.
 """
 
 
-async def _ingest(request: Request, source: str, body) -> Stored:
+async def _ingest(request: Request, source: str, body) -> StoredAlerts:
     """Store the request's alerts (the writer process makes incidents of them)."""
     state = request.app.state
     stored = await state.writer.submit(source, body, timeout=state.settings.intake_write_timeout_seconds)

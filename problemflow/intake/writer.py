@@ -117,8 +117,8 @@ def writer_engine(url: str) -> Engine:
 # was done with it and the incident id.
 Request = tuple[int, str, Any]
 Job = tuple[int, list[NormalAlert]]
-Stored = list[tuple[str, AlertOutcome, Optional[int]]]
-Outcome = tuple[int, Optional[Stored], Optional[str], bool]  # job id, stored | error text, unavailable
+StoredAlerts = list[tuple[str, AlertOutcome, Optional[int]]]
+Outcome = tuple[int, Optional[StoredAlerts], Optional[str], bool]  # job id, stored | error text, unavailable
 
 
 _ENVIRON_PREFIX = "PROBLEMFLOW_"
@@ -344,7 +344,7 @@ class GroupWriter:
             self._loop.remove_reader(connection.fileno())
             connection.close()
 
-    async def submit(self, source: str, body: Any, timeout: float = 30) -> Stored:
+    async def submit(self, source: str, body: Any, timeout: float = 30) -> StoredAlerts:
         """Store the alerts of a validated request body from ``source``; returns
         (fingerprint, outcome, incident id) per alert once committed."""
         if self._stopping:
@@ -426,7 +426,9 @@ class GroupWriter:
                 future.set_exception(DatabaseUnavailable(reason))
 
     def _lost(self, connection: Any) -> None:
-        """The writer process ended: refuse what it held and, unless stopping, start another."""
+        """The writer process ended: refuse every request not yet answered (those it held, and
+        those still on their way to it; none was answered as stored, so the senders retry) and,
+        unless stopping, start another."""
         self._loop.remove_reader(connection.fileno())
         connection.close()
         self._fail(list(self._futures), "the writer process stopped before answering")
