@@ -54,7 +54,12 @@ class Settings(BaseSettings):
     # what a "resolved" alert does: resolve the open incident, or only record the alert
     intake_resolve_policy: Literal["resolve", "record"] = "resolve"
     intake_batch_max: int = Field(default=1000, ge=1, le=100_000, description="alerts per commit at most")
-    intake_write_timeout_seconds: float = Field(default=30, gt=0, description="then 503")
+    intake_write_timeout_seconds: float = Field(
+        default=10, gt=0, le=300, description="a request not stored by then is answered 503 (it may still land)")
+    intake_queue_max_alerts: int = Field(
+        default=20_000, ge=1, description="alerts waiting to be stored at most; more are refused at once (503)")
+    intake_shed_after_seconds: float = Field(
+        default=1.0, gt=0, description="refuse new requests at once (503) while the writer is this far behind")
     intake_retry_after_seconds: int = Field(default=5, ge=1, description="Retry-After sent with 503")
     # run the response step (KEDB match, escalation) for new incidents in the intake process
     intake_respond: bool = True

@@ -8,7 +8,7 @@ from typing import Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.enums import IncidentSource
-from problemflow.intake.common import NormalAlert, clean, labelled_alert
+from problemflow.intake.common import NormalAlert, identity, labelled_alert
 
 SOURCE = IncidentSource.alertmanager.value
 
@@ -76,7 +76,7 @@ def to_alerts(webhook: AlertmanagerWebhook) -> list[NormalAlert]:
     """One normal alert per alert in the group."""
     alerts = []
     for alert in webhook.alerts:
-        fingerprint = clean(alert.fingerprint, 200)
+        fingerprint = identity(alert.fingerprint)
         payload = alert.model_dump(mode="json")
         payload["receiver"] = webhook.receiver
         payload["groupKey"] = webhook.groupKey

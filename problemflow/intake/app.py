@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import sys
 from contextlib import asynccontextmanager
 from typing import Optional
 
@@ -17,30 +16,32 @@ from models.db import get_engine
 from models.settings import Settings, get_settings
 from problemflow import __version__
 from problemflow.intake import alertmanager, errors, generic, grafana, metrics, pagerduty
-from problemflow.intake.common import IntakeAnswer, answer, load_triage
-from problemflow.intake.guard import Guard, token_matches
+from problemflow.intake.common import IntakeAnswer, answer
+from problemflow.intake.guard import Guard
 from problemflow.intake.responder import Responder, load_respond
-from problemflow.intake.writer import GroupWriter, StoredAlerts, converts_in_writer
+from problemflow.intake.writer import GroupWriter, StoredAlerts
 
 logger = logging.getLogger("problemflow.intake")
-SWITCH_INTERVAL_S = 0.001
 
 DESCRIPTION = """\
 Receives monitoring alerts and turns them into incidents: deduplicated on the
 sender's fingerprint, triaged (category, assignment group, priority), linked to
 earlier incidents when they recur, resolved when the sender says so.
 
-**A 2xx answer means every alert of the request is stored.** When the database
-cannot be reached the answer is 503 with `Retry-After`, and nothing is stored.
+**A 2xx answer means every alert of the request is stored.** A request is stored
+whole or refused whole. When the database cannot take it, or the intake is
+behind, the answer is 503 with `Retry-After` at once; its `stored` field says
+whether nothing was stored or the write may have landed. Sending the same
+request again is always safe: alerts are deduplicated.
 
 Authenticate with `Authorization: Bearer <PROBLEMFLOW_INTAKE_TOKEN>`.
 """
 
 
 async def _ingest(request: Request, source: str, body) -> StoredAlerts:
-    """Store the request's alerts (the writer process makes incidents of them)."""
+    """Store the request's alerts (the writer thread makes incidents of them)."""
     state = request.app.state
-    stored = await state.writer.submit(source, body, timeout=state.settings.intake_write_timeout_seconds)
+    stored = await state.writer.submit(source, body)
     metrics.RECEIVED.labels(source).inc(len(stored))
     duplicates = sum(1 for _, outcome, _ in stored if outcome == AlertOutcome.deduplicated)
     if duplicates:
@@ -56,11 +57,6 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        if not converts_in_writer(settings.database_url):
-            load_triage()
-        # The sender thread hands requests to the writer process as they come; with the
-        # default 5 ms switch interval it would wait behind request parsing for that long.
-        sys.setswitchinterval(SWITCH_INTERVAL_S)
         # Everything imported so far lives as long as the process: keep it out of the
         # garbage collector's full passes, which would otherwise walk it again and again.
         gc.collect()
@@ -70,6 +66,9 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
             settings.database_url,
             policy=settings.intake_resolve_policy,
             max_batch=settings.intake_batch_max,
+            max_queued=settings.intake_queue_max_alerts,
+            shed_after=settings.intake_shed_after_seconds,
+            timeout=settings.intake_write_timeout_seconds,
             on_created=responder.submit,
             on_batch=metrics.observe_batch,
         )
@@ -93,12 +92,12 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
     errors.install(app)
     app.add_middleware(Guard, token=settings.intake_token, max_body_bytes=settings.intake_max_body_bytes)
 
-    @app.post("/v1/alerts/alertmanager", response_model=IntakeAnswer, tags=["alerts"])
+    @app.post("/v1/alerts/alertmanager", response_model=IntakeAnswer, responses=errors.responses(), tags=["alerts"])
     async def receive_alertmanager(webhook: alertmanager.AlertmanagerWebhook, request: Request):
         """Prometheus Alertmanager webhook receiver (payload version 4)."""
         return answer(await _ingest(request, alertmanager.SOURCE, webhook))
 
-    @app.post("/v1/alerts/grafana", response_model=IntakeAnswer, tags=["alerts"])
+    @app.post("/v1/alerts/grafana", response_model=IntakeAnswer, responses=errors.responses(), tags=["alerts"])
     async def receive_grafana(webhook: grafana.GrafanaWebhook, request: Request):
         """Grafana alerting webhook contact point."""
         return answer(await _ingest(request, grafana.SOURCE, webhook))
@@ -107,28 +106,26 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
         "/v1/alerts/pagerduty",
         response_model=pagerduty.PagerDutyAnswer,
         status_code=202,
+        responses=errors.responses(pagerduty=True),
         tags=["alerts"],
     )
     async def receive_pagerduty(event: pagerduty.PagerDutyEvent, request: Request):
-        """PagerDuty Events API v2 (`trigger`, `acknowledge`, `resolve`), answered as PagerDuty does."""
-        if request.scope.get("state", {}).get("auth_pending") and not token_matches(
-            event.routing_key, settings.intake_token or ""
-        ):
-            metrics.REJECTED.labels(pagerduty.SOURCE, "auth").inc()
-            raise HTTPException(401, "neither a bearer token nor a routing_key matching the intake token")
+        """PagerDuty Events API v2 (`trigger`, `acknowledge`, `resolve`), answered as PagerDuty does.
+        Senders that cannot set headers put the intake token in `routing_key`."""
         [(dedup_key, _, _)] = await _ingest(request, pagerduty.SOURCE, event)
         return pagerduty.PagerDutyAnswer(status="success", message="Event processed", dedup_key=dedup_key)
 
-    @app.post("/v1/alerts/generic", response_model=IntakeAnswer, tags=["alerts"])
+    @app.post("/v1/alerts/generic", response_model=IntakeAnswer, responses=errors.responses(), tags=["alerts"])
     async def receive_generic(batch: generic.GenericAlerts, request: Request):
         """Alerts in problemflow's own format (see the schema below)."""
         return answer(await _ingest(request, generic.SOURCE, batch))
 
-    @app.get("/healthz", tags=["service"])
+    @app.get("/healthz", tags=["service"], responses={503: {"model": errors.Refusal, "description": "The writer cannot make progress"}})
     async def healthz():
-        """Liveness: the process answers and its writer process runs."""
-        if not app.state.writer.running:
-            raise HTTPException(503, "the writer process has stopped")
+        """Health: the process answers and its writer makes progress."""
+        trouble = app.state.writer.healthy()
+        if trouble is not None:
+            raise HTTPException(503, trouble)
         return {"status": "ok"}
 
     @app.get("/metrics", tags=["service"], response_class=Response)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -26,6 +27,32 @@ def clean(text: str, limit: int) -> str:
     if "\x00" in text:
         text = text.replace("\x00", "")
     return text[:limit]
+
+
+FINGERPRINT_MAX = 200
+_DIGEST_PREFIX = "sha256:"
+
+
+def identity(value: str) -> str:
+    """The identity an alert is deduplicated on: the sender's own value when it is plain
+    (printable, at most 200 characters), otherwise a digest of all of it, so that values
+    differing anywhere, by a NUL or past the 200th character, stay distinct."""
+    if len(value) <= FINGERPRINT_MAX and value.isprintable() and not value.startswith(_DIGEST_PREFIX):
+        return value
+    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+    return _DIGEST_PREFIX + digest
+
+
+def clean_json(value: Any) -> Any:
+    """A JSON value every database stores and queries: no NUL and no lone surrogate in any
+    string, keys included (PostgreSQL's jsonb refuses ``\\u0000``)."""
+    if isinstance(value, str):
+        return value if value.isascii() and "\x00" not in value else clean(value, len(value))
+    if isinstance(value, dict):
+        return {clean_json(k): clean_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean_json(v) for v in value]
+    return value
 
 
 def real_time(value: Optional[datetime]) -> Optional[datetime]:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from models.alert import AlertStatus
 from models.enums import IncidentSource
-from problemflow.intake.common import NormalAlert, clean, incident_for
+from problemflow.intake.common import NormalAlert, identity, incident_for
 
 SOURCE = IncidentSource.generic.value
 
@@ -75,7 +75,7 @@ class GenericAlerts(BaseModel):
 def fingerprint_of(alert: GenericAlert) -> str:
     """The sender's fingerprint, or a stable hash of labels and service (title when no labels)."""
     if alert.fingerprint:
-        return clean(alert.fingerprint, 200)
+        return identity(alert.fingerprint)
     parts = sorted(alert.labels.items())
     if alert.service:
         parts.append(("\x00service", alert.service))

@@ -8,7 +8,7 @@ from typing import Any, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.enums import IncidentSource
-from problemflow.intake.common import NormalAlert, clean, labelled_alert
+from problemflow.intake.common import NormalAlert, identity, labelled_alert
 
 SOURCE = IncidentSource.grafana.value
 
@@ -89,7 +89,7 @@ def to_alerts(webhook: GrafanaWebhook) -> list[NormalAlert]:
     """One normal alert per alert in the notification."""
     alerts = []
     for alert in webhook.alerts:
-        fingerprint = clean(alert.fingerprint, 200)
+        fingerprint = identity(alert.fingerprint)
         payload = alert.model_dump(mode="json")
         payload["receiver"] = webhook.receiver
         payload["orgId"] = webhook.orgId

@@ -7,8 +7,8 @@ Pure ASGI, so it costs little per request. For paths under ``/v1/alerts/``:
 * a body over the limit gets 413, whether announced by Content-Length or streamed.
 
 PagerDuty senders cannot set headers: on the PagerDuty path a request without an
-Authorization header is let through marked ``auth_pending``, and the endpoint
-compares the event's ``routing_key`` with the token before storing anything.
+Authorization header authenticates with the event's ``routing_key``, read from the
+body here, before the body is validated. Tokens are compared as UTF-8 bytes.
 """
 
 from __future__ import annotations
@@ -29,8 +29,23 @@ def source_of(path: str) -> str:
     return name if name in SOURCES else "unknown"
 
 
-def token_matches(given: Optional[str], token: str) -> bool:
-    return given is not None and hmac.compare_digest(given.encode("utf-8", "replace"), token.encode())
+def token_matches(given: "Optional[str | bytes]", token: str) -> bool:
+    """Constant-time comparison of UTF-8 bytes (a header arrives as bytes, a routing_key as text)."""
+    if given is None:
+        return False
+    if isinstance(given, str):
+        given = given.encode("utf-8", "surrogatepass")
+    return hmac.compare_digest(given, token.encode("utf-8"))
+
+
+def _routing_key(body: bytes) -> Optional[str]:
+    """The ``routing_key`` of a PagerDuty event body, or None when there is none to read."""
+    try:
+        event = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    key = event.get("routing_key") if isinstance(event, dict) else None
+    return key if isinstance(key, str) else None
 
 
 class Guard:
@@ -47,7 +62,7 @@ class Guard:
         length = None
         for name, value in scope["headers"]:
             if name == b"authorization":
-                authorization = value.decode("latin-1")
+                authorization = value
             elif name == b"content-length":
                 length = value
         refusal = self._refuse(scope, authorization, source)
@@ -73,6 +88,10 @@ class Guard:
                 return await _answer(send, 413, self._too_large())
             if not message.get("more_body", False):
                 break
+        if scope.get("state", {}).pop("auth_pending", False) and not token_matches(_routing_key(bytes(body)), self.token):
+            metrics.REJECTED.labels(source, "auth").inc()
+            return await _answer(send, 401, "neither a bearer token nor a routing_key matching the intake token",
+                                 {"www-authenticate": "Bearer"})
         sent = False
 
         async def replay():
@@ -87,7 +106,7 @@ class Guard:
     def _too_large(self) -> str:
         return f"the request body is larger than the limit of {self.max_body} bytes"
 
-    def _refuse(self, scope, authorization: Optional[str], source: str) -> Optional[str]:
+    def _refuse(self, scope, authorization: Optional[bytes], source: str) -> Optional[str]:
         """Why the request is refused, or None when it may go on."""
         if self.token is None:
             client = (scope.get("client") or ("",))[0]
@@ -99,8 +118,8 @@ class Guard:
                 scope.setdefault("state", {})["auth_pending"] = True
                 return None
             return "an Authorization: Bearer <token> header is required"
-        scheme, _, given = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not token_matches(given.strip(), self.token):
+        scheme, _, given = authorization.partition(b" ")
+        if scheme.lower() != b"bearer" or not token_matches(given.strip(), self.token):
             return "the bearer token is wrong"
         return None
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.alert import AlertStatus
 from models.enums import IncidentSource
-from problemflow.intake.common import NormalAlert, clean, incident_for
+from problemflow.intake.common import NormalAlert, identity, incident_for
 
 SOURCE = IncidentSource.pagerduty.value
 
@@ -90,7 +90,7 @@ class PagerDutyAnswer(BaseModel):
 
 def to_alert(event: PagerDutyEvent) -> NormalAlert:
     """The normal alert for one event; a trigger without dedup_key gets a fresh one."""
-    dedup_key = clean(event.dedup_key or uuid.uuid4().hex, 200)
+    dedup_key = identity(event.dedup_key or uuid.uuid4().hex)
     stored = event.model_dump(mode="json", by_alias=True)
     stored.pop("routing_key", None)  # a credential: never stored
     status = ACTIONS[event.event_action]

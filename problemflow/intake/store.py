@@ -34,7 +34,7 @@ from models.incident import Incident
 from models.services import incidents
 from models.states import priority_for
 from problemflow.intake.bulk import insert_rows, insert_together
-from problemflow.intake.common import NormalAlert
+from problemflow.intake.common import NormalAlert, clean_json
 
 ResolvePolicy = Literal["resolve", "record"]
 ACTOR = "intake"
@@ -304,7 +304,7 @@ class _Batch:
                 "status": alert.status.value,
                 "outcome": s.final_outcome.value,
                 "incident_id": s.incident_id,
-                "payload": alert.payload,
+                "payload": clean_json(alert.payload),
             }
             for alert, s in zip(self.alerts, stored)
         ]

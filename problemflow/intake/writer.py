@@ -1,33 +1,34 @@
-"""Group commit in a writer process: one transaction stores a batch, each request gets its answer.
+"""Group commit in a writer thread: one transaction stores a batch, each request gets its answer.
 
-Request handlers call :meth:`GroupWriter.submit` and await it. A writer process,
-started with the intake and owning the database connection, takes every
-submission waiting in its pipe (up to ``max_batch`` alerts), stores them in one
-transaction, commits, and only then answers each submission. A 2xx answer
-therefore always means stored. While a commit is in flight the next batch
-gathers, so batches grow with load and no fixed delay is added when idle.
+Request handlers call :meth:`GroupWriter.submit` and await it. A writer thread of
+the intake process, owning one database connection, takes every request waiting
+(up to ``max_batch`` alerts), turns them into normal alerts (triage included),
+stores them in one transaction, commits, and only then answers each request. A
+2xx answer therefore always means stored. While a commit is in flight the next
+batch gathers, so batches grow with load and no fixed delay is added when idle.
 
-Why a process and not a thread: storing a batch is Python work (building rows,
-the ORM for occurrences and resolutions) that would share one interpreter lock
-with the HTTP handling; in its own process it runs on another core. Requests
-reach it through a sender thread (so the event loop never blocks on a full pipe)
-and answers come back through the event loop's own reader on the pipe. If the
-writer process dies, the requests it held get 503 (nothing of them was answered
-as stored) and a new one is started.
+Requests stay Python objects in one process from the socket to the database:
+there is no channel, no framing and no serialisation that sender bytes could
+desynchronise. Several intake processes (``--workers``) each run their own
+writer; the database's unique index of open fingerprints keeps one incident
+per alert across them.
+
+Overload is refused at once, never after a wait: a request that arrives while
+the oldest waiting request (or the batch being written) is older than
+``shed_after`` seconds, or while more than ``max_queued`` alerts wait, is
+answered 503 with nothing stored. A request is answered within ``timeout``
+seconds whatever the database does.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
+import collections
 import logging
-import multiprocessing
-import os
-import queue
-import signal
 import sqlite3
 import threading
 import time
+from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 import psycopg
@@ -42,16 +43,26 @@ from problemflow.intake.store import ConcurrentChange, ResolvePolicy, store_batc
 
 logger = logging.getLogger("problemflow.intake.writer")
 
-Results = list[tuple[AlertOutcome, Optional[int]]]
+# What comes back per alert: its fingerprint, what was done with it and the incident id.
+StoredAlerts = list[tuple[str, AlertOutcome, Optional[int]]]
 
 
 class DatabaseUnavailable(RuntimeError):
-    """The database could not be reached or written: nothing of the request was stored."""
+    """The request was not answered as stored. ``maybe_stored`` tells a sender whether the
+    alerts may nevertheless have been stored (a commit whose answer was lost, a write still
+    in flight): retrying is safe either way, because alerts are deduplicated."""
+
+    def __init__(self, reason: str, *, maybe_stored: bool = False):
+        super().__init__(reason)
+        self.maybe_stored = maybe_stored
+
+
+class Overloaded(DatabaseUnavailable):
+    """Refused at once because the writer is behind: nothing was stored."""
 
 
 # deadlock detected, serialization failure: write the batch again
 _RETRY_SQLSTATES = {"40P01", "40001"}
-
 
 # The bulk paths use the driver's cursor directly, so driver errors arrive unwrapped too.
 _DRIVER_UNAVAILABLE = (sqlite3.OperationalError, sqlite3.InterfaceError, psycopg.OperationalError, psycopg.InterfaceError)
@@ -68,34 +79,45 @@ def _retryable(error: BaseException) -> bool:
     return _sqlstate(error) in _RETRY_SQLSTATES
 
 
-# undefined table: the schema is not there yet (``problemflow db upgrade`` not run)
-_MISSING_SCHEMA_SQLSTATES = {"42P01"}
+# undefined table (``problemflow db upgrade`` not run), insufficient privilege (a REVOKE)
+_OUTAGE_SQLSTATES = {"42P01", "42501"}
 
 
 def _unavailable(error: BaseException) -> bool:
+    """The database cannot take any write now (down, locked, no schema, no permission, full
+    disk), as opposed to one request it refuses: every request of the batch is refused."""
     if _sqlstate(error) in _RETRY_SQLSTATES:  # deadlock after every retry: not an outage
         return False
     if isinstance(error, (OperationalError, InterfaceError, PoolTimeout, *_DRIVER_UNAVAILABLE)):
         return True
-    if _sqlstate(error) in _MISSING_SCHEMA_SQLSTATES:
+    if _sqlstate(error) in _OUTAGE_SQLSTATES:
         return True
     return isinstance(error, DBAPIError) and error.connection_invalidated
 
 
-def writer_engine(url: str) -> Engine:
+def _describe(error: BaseException) -> str:
+    """What went wrong, for the log only: answers never carry connection details or SQL."""
+    return f"{type(error).__name__}: {getattr(error, 'orig', error)}"
+
+
+def writer_engine(url: str, wait_seconds: float = 10) -> Engine:
     """The writer's engine: on SQLite one connection whose transactions take the write lock
     at BEGIN (IMMEDIATE), so reads and writes of a batch are atomic across processes, and
-    whose commits are synced to disk."""
+    whose commits are synced to disk. A lock held elsewhere fails the batch after
+    ``wait_seconds`` (SQLite's busy timeout, PostgreSQL's lock and statement timeouts), so
+    the writer always moves on."""
+    milliseconds = max(1, int(wait_seconds * 1000))
     if not url.startswith("sqlite"):
         if url.startswith("postgresql://"):
             url = "postgresql+psycopg://" + url[len("postgresql://"):]
-        engine = create_engine(url, pool_size=1, max_overflow=0)
+        options = f"-c lock_timeout={milliseconds} -c statement_timeout={milliseconds}"
+        engine = create_engine(url, pool_size=1, max_overflow=0, connect_args={"options": options})
         _ping_after_idle(engine)
         return engine
     from models.db import _sqlite_pragmas
 
     engine = create_engine(
-        url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=1, max_overflow=0
+        url, connect_args={"check_same_thread": False, "timeout": wait_seconds}, pool_size=1, max_overflow=0
     )
 
     @event.listens_for(engine, "connect")
@@ -110,41 +132,6 @@ def writer_engine(url: str) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
-
-
-# A request on its way to the writer process: its id, its source and the validated body;
-# there it becomes a job of normal alerts. What comes back per alert: its fingerprint, what
-# was done with it and the incident id.
-Request = tuple[int, str, Any]
-Job = tuple[int, list[NormalAlert]]
-StoredAlerts = list[tuple[str, AlertOutcome, Optional[int]]]
-Outcome = tuple[int, Optional[StoredAlerts], Optional[str], bool]  # job id, stored | error text, unavailable
-
-
-_ENVIRON_PREFIX = "PROBLEMFLOW_"
-
-# a request whose alerts the intake process already made (see converts_in_writer)
-NORMAL = "normal"
-
-
-def _converters() -> dict[str, Callable[[Any], list[NormalAlert]]]:
-    from problemflow.intake import alertmanager, generic, grafana, pagerduty
-
-    return {
-        alertmanager.SOURCE: alertmanager.to_alerts,
-        grafana.SOURCE: grafana.to_alerts,
-        generic.SOURCE: generic.to_alerts,
-        pagerduty.SOURCE: lambda event: [pagerduty.to_alert(event)],
-        NORMAL: lambda alerts: alerts,
-    }
-
-
-def converts_in_writer(database_url: str) -> bool:
-    """Where requests become normal alerts (triage included). On SQLite the writer process
-    has CPU to spare (its database work is quick and in-process) while the HTTP process is
-    the busier one; on PostgreSQL the writer waits on network round trips, and work added
-    to it lengthens every batch, while the HTTP process has the spare CPU."""
-    return database_url.startswith("sqlite")
 
 
 IDLE_PING_SECONDS = 1.0
@@ -169,8 +156,42 @@ def _ping_after_idle(engine: Engine) -> None:
             raise DisconnectionError(str(error)) from error
 
 
+def converters() -> dict[str, Callable[[Any], list[NormalAlert]]]:
+    """Per source, what makes normal alerts (triaged) of a validated request body."""
+    from problemflow.intake import alertmanager, generic, grafana, pagerduty
+
+    return {
+        alertmanager.SOURCE: alertmanager.to_alerts,
+        grafana.SOURCE: grafana.to_alerts,
+        generic.SOURCE: generic.to_alerts,
+        pagerduty.SOURCE: lambda event: [pagerduty.to_alert(event)],
+    }
+
+
+def alert_count(body: Any) -> int:
+    """How many alerts a validated body carries (a PagerDuty event is one)."""
+    alerts = getattr(body, "alerts", None)
+    return len(alerts) if alerts is not None else 1
+
+
+@dataclass(eq=False)
+class Job:
+    """One request waiting for the writer."""
+
+    source: str
+    body: Any
+    size: int
+    future: asyncio.Future
+    queued_at: float = field(default_factory=time.monotonic)
+    alerts: list[NormalAlert] = field(default_factory=list)
+
+
+# per job: the stored alerts, or the error it is answered with
+Outcome = tuple[Job, "StoredAlerts | DatabaseUnavailable"]
+
+
 class BatchStore:
-    """The writer process's side: stores batches of jobs, one transaction per batch."""
+    """Stores batches of jobs, one transaction per batch."""
 
     def __init__(self, session_factory: Callable[[], Session], policy: ResolvePolicy = "resolve"):
         self._session_factory = session_factory
@@ -180,12 +201,16 @@ class BatchStore:
         """Store the jobs' alerts together; returns an outcome per job and the incidents created.
         A batch that fails for one request's sake is written again without it."""
         try:
-            results, created = self._store([a for _, alerts in jobs for a in alerts])
+            results, created = self._store([a for job in jobs for a in job.alerts])
+        except _CommitUnanswered as lost:
+            logger.error("a commit of %d request(s) got no answer: %s", len(jobs), _describe(lost.error))
+            refusal = DatabaseUnavailable("the database did not confirm the write", maybe_stored=True)
+            return [(job, refusal) for job in jobs], []
         except Exception as error:  # noqa: BLE001 - every failure is answered, none is lost
             if _unavailable(error):
-                logger.error("database unavailable, %d request(s) refused: %s", len(jobs), error)
-                text = str(getattr(error, "orig", error))
-                return [(job_id, None, text, True) for job_id, _ in jobs], []
+                logger.error("database unavailable, %d request(s) refused: %s", len(jobs), _describe(error))
+                refusal = DatabaseUnavailable("the database is unavailable")
+                return [(job, refusal) for job in jobs], []
             if len(jobs) > 1:  # find the request at fault; store the others
                 outcomes, created = [], []
                 for job in jobs:
@@ -193,88 +218,51 @@ class BatchStore:
                     outcomes += found
                     created += made
                 return outcomes, created
-            logger.exception("could not store a request of %d alert(s)", len(jobs[0][1]))
-            return [(jobs[0][0], None, f"{type(error).__name__}: {error}", False)], []
+            logger.exception("could not store a request of %d alert(s)", len(jobs[0].alerts))
+            return [(jobs[0], DatabaseUnavailable("the request could not be stored"))], []
         outcomes, offset = [], 0
-        for job_id, alerts in jobs:
-            stored = [(a.fingerprint, outcome, incident_id)
-                      for a, (outcome, incident_id) in zip(alerts, results[offset : offset + len(alerts)])]
-            outcomes.append((job_id, stored, None, False))
-            offset += len(alerts)
+        for job in jobs:
+            chunk = results[offset : offset + len(job.alerts)]
+            stored = [(a.fingerprint, outcome, incident_id) for a, (outcome, incident_id) in zip(job.alerts, chunk)]
+            outcomes.append((job, stored))
+            offset += len(job.alerts)
         return outcomes, created
 
-    def _store(self, alerts: list[NormalAlert], attempts: int = 3) -> tuple[Results, list[int]]:
+    def _store(self, alerts: list[NormalAlert], attempts: int = 3) -> tuple[list, list[int]]:
         for attempt in range(attempts):
             session = self._session_factory()
             try:
                 batch = store_batch(db_session=session, alerts=alerts, policy=self._policy)
-                session.commit()
+                try:
+                    session.commit()
+                except Exception as error:
+                    if _retryable(error) or not _unavailable(error):
+                        raise
+                    raise _CommitUnanswered(error) from error
+            except _CommitUnanswered:
+                session.close()
+                raise
             except BaseException as error:
                 session.rollback()
+                session.close()
                 if attempt < attempts - 1 and _retryable(error):
                     continue
                 raise
-            finally:
-                session.close()
+            session.close()
             return batch.results, batch.created
         raise AssertionError("unreachable")
 
 
-def serve_writes(connection: Any, database_url: str, policy: ResolvePolicy, max_batch: int,
-                 environ: dict[str, str]) -> None:
-    """The writer process: read requests from the pipe, make normal alerts of them (triage
-    included), store them in batches, answer each batch. ``environ``: the intake's
-    PROBLEMFLOW_* variables when it started the writer (the fork server's may be older)."""
-    from models.settings import get_settings
-    from problemflow.intake.common import load_triage
+class _CommitUnanswered(Exception):
+    """The connection failed during COMMIT: the batch may or may not be stored."""
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent stops us
-    for name in [n for n in os.environ if n.startswith(_ENVIRON_PREFIX) and n not in environ]:
-        del os.environ[name]
-    os.environ.update(environ)
-    get_settings.cache_clear()
-    load_triage()
-    converters = _converters()
-    engine = writer_engine(database_url)
-    store = BatchStore(sessionmaker(bind=engine, expire_on_commit=False), policy)
-    stopping = False
-    try:
-        while not stopping:
-            message = connection.recv()
-            if message is None:
-                break
-            requests: list[Request] = list(message)
-            while len(requests) < max_batch and connection.poll(0):
-                message = connection.recv()
-                if message is None:
-                    stopping = True
-                    break
-                requests += message
-            jobs, refused = _jobs(requests, converters)
-            started = time.perf_counter()
-            outcomes, created = store.write(jobs) if jobs else ([], [])
-            size = sum(len(alerts) for _, alerts in jobs)
-            connection.send((refused + outcomes, created, size, time.perf_counter() - started))
-    except (EOFError, OSError):  # the intake process is gone
-        pass
-    finally:
-        engine.dispose()
-
-
-def _jobs(requests: list[Request], converters: dict) -> tuple[list[Job], list[Outcome]]:
-    """Each request's normal alerts; a request that cannot be read is answered on its own."""
-    jobs, refused = [], []
-    for job_id, source, body in requests:
-        try:
-            jobs.append((job_id, converters[source](body)))
-        except Exception as error:  # noqa: BLE001 - answered (500), the others are stored
-            logger.exception("could not read a request from %s", source)
-            refused.append((job_id, None, f"{type(error).__name__}: {error}", False))
-    return jobs, refused
+    def __init__(self, error: BaseException):
+        super().__init__(str(error))
+        self.error = error
 
 
 class GroupWriter:
-    """The intake process's side: hands each request's alerts to the writer process."""
+    """Hands each request to the writer thread and awaits its answer."""
 
     def __init__(
         self,
@@ -282,166 +270,166 @@ class GroupWriter:
         *,
         policy: ResolvePolicy = "resolve",
         max_batch: int = 1000,
+        max_queued: int = 20_000,
+        shed_after: float = 1.0,
+        timeout: float = 10.0,
         on_created: Callable[[list[int]], None] = lambda ids: None,
         on_batch: Callable[[int, float], None] = lambda size, seconds: None,
     ):
         self._database_url = database_url
-        self._converters = None if converts_in_writer(database_url) else _converters()
         self._policy = policy
         self._max_batch = max_batch
+        self._max_queued = max_queued
+        self._shed_after = shed_after
+        self._timeout = timeout
         self._on_created = on_created
         self._on_batch = on_batch
-        self._ids = itertools.count(1)
-        self._futures: dict[int, asyncio.Future] = {}
-        self._outbox: queue.SimpleQueue[Optional[Request]] = queue.SimpleQueue()
-        self._loop: Optional[asyncio.AbstractEventLoop] = None
-        self._process: Optional[multiprocessing.process.BaseProcess] = None
-        self._connection: Any = None
+        self._jobs: collections.deque[Job] = collections.deque()
+        self._queued = 0  # alerts waiting
+        self._busy_since: Optional[float] = None  # when the batch being written was taken
+        self._wakeup = threading.Condition()
         self._stopping = False
-        self._sender = threading.Thread(target=self._send_loop, name="intake-writer-sender", daemon=True)
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._thread: Optional[threading.Thread] = None
 
     def start(self) -> None:
-        """Start the writer process; call from the event loop that will await :meth:`submit`."""
+        """Start the writer thread; call from the event loop that will await :meth:`submit`."""
         self._loop = asyncio.get_running_loop()
-        self._spawn()
-        self._sender.start()
-
-    def _spawn(self) -> None:
-        # Forked from a single-threaded server that has imported the writer and the triage
-        # rules once, rather than from this threaded process, or started from scratch each time.
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["problemflow.intake.writer", "problemflow.intake.alertmanager",
-                                        "problemflow.intake.grafana", "problemflow.intake.generic",
-                                        "problemflow.intake.pagerduty", "tasks.incident"])
-        ours, theirs = context.Pipe(duplex=True)
-        process = context.Process(
-            target=serve_writes, args=(theirs, self._database_url, self._policy, self._max_batch,
-                                       {n: v for n, v in os.environ.items() if n.startswith(_ENVIRON_PREFIX)}),
-            name="problemflow-intake-writer", daemon=True,
-        )
-        process.start()
-        theirs.close()
-        self._process, self._connection = process, ours
-        self._loop.add_reader(ours.fileno(), self._on_readable, ours)
+        self._thread = threading.Thread(target=self._run, name="intake-writer", daemon=True)
+        self._thread.start()
 
     @property
     def running(self) -> bool:
-        return self._process is not None and self._process.is_alive()
+        return self._thread is not None and self._thread.is_alive()
+
+    def stalled_for(self) -> float:
+        """Seconds the writer has been behind: the age of the batch in flight or of the
+        oldest waiting request; 0 when it keeps up."""
+        now = time.monotonic()
+        with self._wakeup:
+            started = [t for t in (self._busy_since, self._jobs[0].queued_at if self._jobs else None) if t]
+        return now - min(started) if started else 0.0
+
+    def healthy(self) -> Optional[str]:
+        """None when the writer makes progress; otherwise why not, in a sentence."""
+        if not self.running:
+            return "the writer has stopped"
+        stalled = self.stalled_for()
+        if stalled > self._timeout:
+            return f"the writer has made no progress for {stalled:.0f} s"
+        return None
 
     def stop(self, timeout: float = 30) -> None:
-        """Write what is queued, then stop the writer process."""
-        self._stopping = True
-        if self._sender.is_alive():
-            self._outbox.put(None)
-            self._sender.join(timeout)
-        process, connection = self._process, self._connection
-        if process is not None:
-            process.join(timeout)
-            if process.is_alive():
-                process.kill()
-                process.join(5)
-        if connection is not None and not connection.closed and self._loop is not None and not self._loop.is_closed():
-            self._loop.remove_reader(connection.fileno())
-            connection.close()
+        """Write what is queued, then stop the writer thread."""
+        with self._wakeup:
+            self._stopping = True
+            self._wakeup.notify()
+        if self._thread is not None:
+            self._thread.join(timeout)
 
-    async def submit(self, source: str, body: Any, timeout: float = 30) -> StoredAlerts:
+    async def submit(self, source: str, body: Any) -> StoredAlerts:
         """Store the alerts of a validated request body from ``source``; returns
-        (fingerprint, outcome, incident id) per alert once committed."""
+        (fingerprint, outcome, incident id) per alert once committed, or raises
+        :class:`DatabaseUnavailable` within the writer's ``timeout``."""
+        timeout = self._timeout
         if self._stopping:
-            raise DatabaseUnavailable("the intake is stopping")
+            raise Overloaded("the intake is stopping")
+        size = alert_count(body)
+        stalled = self.stalled_for()
+        if stalled > self._shed_after:
+            raise Overloaded(f"the intake is {stalled:.1f} s behind")
+        if self._queued and self._queued + size > self._max_queued:
+            raise Overloaded(f"{self._queued} alerts are waiting to be stored")
         loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        job_id = next(self._ids)
-        if self._converters is not None:
-            body, source = self._converters[source](body), NORMAL
-        self._futures[job_id] = future
-        self._outbox.put((job_id, source, body))
+        job = Job(source, body, size, loop.create_future())
+        with self._wakeup:
+            self._jobs.append(job)
+            self._queued += size
+            self._wakeup.notify()
         # a plain timer, cheaper than wait_for(); a write that lands after it still counts
         # as stored, so a retry by the sender becomes an occurrence, never a second incident
-        timer = loop.call_later(timeout, _expire, future, timeout)
+        timer = loop.call_later(timeout, _expire, job.future, timeout)
         try:
-            return await future
+            return await job.future
         finally:
             timer.cancel()
-            self._futures.pop(job_id, None)
 
-    def _send_loop(self) -> None:
-        """Take every request waiting and send them to the writer process in one message."""
-        while True:
-            job = self._outbox.get()
-            if job is None:
-                self._send(None)
-                return
-            jobs, stop = [job], False
-            while len(jobs) < self._max_batch:
-                try:
-                    job = self._outbox.get_nowait()
-                except queue.Empty:
-                    break
-                if job is None:
-                    stop = True
-                    break
+    def _take(self) -> Optional[list[Job]]:
+        """The next batch (every waiting job up to ``max_batch`` alerts, at least one), or
+        None once stopping with nothing left."""
+        with self._wakeup:
+            while not self._jobs:
+                if self._stopping:
+                    return None
+                self._wakeup.wait()
+            jobs, size = [], 0
+            while self._jobs and (not jobs or size + self._jobs[0].size <= self._max_batch):
+                job = self._jobs.popleft()
                 jobs.append(job)
-            self._send(jobs)
-            if stop:
-                self._send(None)
-                return
+                size += job.size
+            self._queued -= size
+            self._busy_since = jobs[0].queued_at
+            return jobs
 
-    def _send(self, jobs: Optional[list[Request]]) -> None:
+    def _run(self) -> None:
+        from problemflow.intake.common import load_triage
+
+        load_triage()
+        convert = converters()
+        # a request gives up at its timeout; the writer waits on a lock twice as long before it
+        # gives up the batch, so a short lock costs the senders a retry, not the batch
+        engine = writer_engine(self._database_url, wait_seconds=2 * self._timeout)
+        store = BatchStore(sessionmaker(bind=engine, expire_on_commit=False), self._policy)
         try:
-            self._connection.send(jobs)
-        except (OSError, ValueError) as error:  # the writer process is gone (or being replaced)
-            if jobs:
-                self._loop.call_soon_threadsafe(
-                    self._fail, [job[0] for job in jobs], f"the writer process is not running: {error}")
+            while (jobs := self._take()) is not None:
+                try:
+                    self._write(jobs, convert, store)
+                except Exception:  # noqa: BLE001 - a fault of ours must not end the writer
+                    logger.exception("the writer failed on a batch of %d request(s)", len(jobs))
+                    refusal = DatabaseUnavailable("the request could not be stored")
+                    self._answer([(job, refusal) for job in jobs if not job.future.done()], [])
+                finally:
+                    with self._wakeup:
+                        self._busy_since = None
+        finally:
+            engine.dispose()
 
-    def _on_readable(self, connection: Any) -> None:
-        """Answers from the writer process, read in the event loop."""
-        try:
-            while connection.poll():
-                outcomes, created, size, seconds = connection.recv()
-                self._settle(outcomes)
-                self._on_batch(size, seconds)
-                if created:
-                    self._on_created(created)
-        except (EOFError, OSError):
-            self._lost(connection)
-
-    def _settle(self, outcomes: list[Outcome]) -> None:
-        for job_id, results, error, unavailable in outcomes:
-            future = self._futures.get(job_id)
-            if future is None or future.done():
+    def _write(self, jobs: list[Job], convert: dict, store: BatchStore) -> None:
+        ready, outcomes = [], []
+        for job in jobs:
+            if job.future.done():  # timed out before its turn: nothing of it is written
                 continue
-            if results is not None:
-                future.set_result(results)
-            elif unavailable:
-                future.set_exception(DatabaseUnavailable(error))
-            else:
-                future.set_exception(WriteFailed(error))
+            try:
+                job.alerts = convert[job.source](job.body)
+            except Exception:  # noqa: BLE001 - answered on its own, the others are stored
+                logger.exception("could not read a request from %s", job.source)
+                outcomes.append((job, DatabaseUnavailable("the request could not be stored")))
+                continue
+            ready.append(job)
+        started = time.perf_counter()
+        written, created = store.write(ready) if ready else ([], [])
+        self._on_batch(sum(len(job.alerts) for job in ready), time.perf_counter() - started)
+        self._answer(outcomes + written, created)
 
-    def _fail(self, job_ids: list[int], reason: str) -> None:
-        for job_id in job_ids:
-            future = self._futures.get(job_id)
-            if future is not None and not future.done():
-                future.set_exception(DatabaseUnavailable(reason))
-
-    def _lost(self, connection: Any) -> None:
-        """The writer process ended: refuse every request not yet answered (those it held, and
-        those still on their way to it; none was answered as stored, so the senders retry) and,
-        unless stopping, start another."""
-        self._loop.remove_reader(connection.fileno())
-        connection.close()
-        self._fail(list(self._futures), "the writer process stopped before answering")
-        if not self._stopping:
-            logger.error("the writer process stopped (exit code %s); starting a new one",
-                         self._process.exitcode if self._process else None)
-            self._spawn()
+    def _answer(self, outcomes: list[Outcome], created: list[int]) -> None:
+        if outcomes:
+            self._loop.call_soon_threadsafe(_settle, outcomes)
+        if created:
+            self._on_created(created)
 
 
-class WriteFailed(RuntimeError):
-    """Storing a request failed for a reason of its own (not an outage): answered 500."""
+def _settle(outcomes: list[Outcome]) -> None:
+    for job, result in outcomes:
+        if job.future.done():
+            continue
+        if isinstance(result, DatabaseUnavailable):
+            job.future.set_exception(result)
+        else:
+            job.future.set_result(result)
 
 
 def _expire(future: asyncio.Future, timeout: float) -> None:
     if not future.done():
-        future.set_exception(DatabaseUnavailable(f"the database did not answer within {timeout:g} s"))
+        future.set_exception(
+            DatabaseUnavailable(f"the database did not answer within {timeout:g} s", maybe_stored=True)
+        )
