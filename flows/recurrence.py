@@ -1,8 +1,10 @@
 """The ``recurrence-scan`` flow: group incidents that share a cause, open problems, start their work.
 
-Served on a schedule (every 15 minutes by default, incremental). Each problem it
-opens is announced with a ``problemflow.problem.opened`` event, which triggers
-the ``problem-management`` deployment.
+Served on a schedule (every 15 minutes by default, incremental). Only recurrences
+of the present open problems, at most ``PROBLEMFLOW_RECURRENCE_OPEN_MAX`` open at
+once; the others wait in a ranked queue. Each problem it opens is announced with a
+``problemflow.problem.opened`` event, which triggers the ``problem-management``
+deployment, and one digest notification tells what the scan opened or queued.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pydantic import BaseModel, Field
 
 from flows.deployments import register
 from tasks.recurrence import ScanResult
-from tasks.recurrence.run import announce_task, scan_task
+from tasks.recurrence.run import announce_task, digest_task, scan_task
 
 DEPLOYMENT = "recurrence-scan"
 
@@ -31,8 +33,9 @@ class ScanParameters(BaseModel):
     burst_minutes: Optional[float] = Field(default=None, gt=0, le=1440, description="How close in time a burst is")
     burst_min_score: Optional[float] = Field(default=None, gt=0, description="Evidence a burst link needs")
     window_days: Optional[float] = Field(default=None, gt=0, le=365, description="Longest gap a link may span")
-    open_within_days: Optional[float] = Field(
-        default=None, gt=0, description="Open problems only for groups with an incident this recent"
+    open_max: Optional[int] = Field(
+        default=None, ge=0, le=1000,
+        description="Problems the scan keeps open at once; further groups wait in its ranked queue",
     )
 
     def overrides(self) -> dict:
@@ -41,9 +44,10 @@ class ScanParameters(BaseModel):
 
 @flow(name="recurrence-scan", log_prints=True)
 def recurrence_scan(params: ScanParameters = ScanParameters()) -> ScanResult:
-    """Scan, then announce the problems the scan opened."""
+    """Scan, announce the problems the scan opened, and send one digest of what it opened or queued."""
     result = scan_task(params.mode, params.overrides())
     announce_task(result.problems_opened)
+    digest_task(result)
     return result
 
 

@@ -69,3 +69,7 @@ class NotAuthorized(ProblemflowError, PermissionError):
         self.person = person
         self.role = role
         super().__init__(f"{person!r} does not hold the role {role!r}")
+
+
+class RecurrenceGroupNotFound(NotFound):
+    kind = "recurrence group"

@@ -51,6 +51,10 @@ class RecurrenceGroup(Base):
         ForeignKey("known_error.id", ondelete="SET NULL")
     )
     algorithm_version: Mapped[str] = mapped_column(String(64))
+    # what matters most first: priority, incidents in the present window, recency, services
+    rank: Mapped[float] = mapped_column(default=0.0, server_default="0")
+    # crossed the threshold now but waits for a free slot (the scan's cap on open problems)
+    queued_at: Mapped[Optional[datetime]]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -112,3 +116,5 @@ class RecurrenceGroupRead(BaseModel):
     problem_id: Optional[int] = None
     known_error_id: Optional[int] = None
     algorithm_version: str
+    rank: float = 0.0
+    queued_at: Optional[datetime] = None

@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     # recurrence
     recurrence_threshold: int = Field(default=3, ge=2, description="incidents in a group to open a problem")
     recurrence_window_days: int = Field(default=7, ge=1)
+    recurrence_open_max: int = Field(
+        default=5, ge=0, le=1000,
+        description="problems the recurrence scan keeps open at once; further groups wait, ranked, in its queue")
     recurrence_scan_minutes: int = Field(default=15, ge=1, le=1440, description="how often the scan is served")
 
     @field_validator("sla_targets")

@@ -17,7 +17,10 @@ app = typer.Typer(help="Problems.", no_args_is_help=True)
 
 @app.command("open")
 def open_problem(
-    statement: str = typer.Option(..., help="What keeps happening"),
+    statement: Optional[str] = typer.Option(None, help="What keeps happening (required unless --group)"),
+    group: Optional[str] = typer.Option(
+        None, "--group", help="Open the problem of this recurrence group on purpose (see problemflow scan --pending)"
+    ),
     description: str = typer.Option(""),
     incident: Optional[list[str]] = typer.Option(None, "--incident", help="Linked incident (repeat)"),
     impact: Level = typer.Option(Level.medium),
@@ -27,8 +30,13 @@ def open_problem(
     actor: str = typer.Option("cli", help="Who opens it (for the audit trail)"),
     as_json: bool = typer.Option(False, "--json", help="Print JSON"),
 ) -> None:
-    """Open a problem, optionally linking incidents."""
+    """Open a problem, optionally linking incidents; or the problem of a recurrence group."""
     from models.incident import NUMBER_PREFIX, parse_number
+
+    if group is not None:
+        return _open_group(group, as_json)
+    if not statement:
+        raise typer.BadParameter("give --statement, or --group to open a recurrence group's problem")
 
     incident_ids = [parse_number(NUMBER_PREFIX, i) for i in (incident or [])]
     problem_in = ProblemCreate(
@@ -48,6 +56,23 @@ def open_problem(
         print_json(read.model_dump(mode="json"))
     else:
         typer.echo(f"opened {read.number} priority {read.priority.value}")
+
+
+def _open_group(group_key: str, as_json: bool) -> None:
+    from tasks.recurrence.problems import open_group
+    from tasks.recurrence.run import announce
+
+    with session_scope() as db_session:
+        problem, created = open_group(db_session, group_key)
+        read = ProblemRead.model_validate(problem)
+    announced = announce([read.id]) if created else 0
+    if as_json:
+        print_json({**read.model_dump(mode="json"), "opened": created, "announced": bool(announced)})
+    elif created:
+        typer.echo(f"opened {read.number} priority {read.priority.value} for group {group_key}"
+                   + ("" if announced else " (no Prefect API configured: problem management was not started)"))
+    else:
+        typer.echo(f"group {group_key} already has {read.number} ({read.state.value})")
 
 
 @app.command("list")

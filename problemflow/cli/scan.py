@@ -9,7 +9,9 @@ from typing import Optional
 import typer
 
 from models.db import session_scope
-from problemflow.cli.output import err_console
+from models.problem import NUMBER_PREFIX
+from models.incident import format_number
+from problemflow.cli.output import err_console, print_json, print_table, to_jsonable
 
 
 def scan_command(
@@ -18,21 +20,28 @@ def scan_command(
     threshold: Optional[int] = typer.Option(None, min=2, help="Incidents in a group that open a problem"),
     threshold_days: Optional[float] = typer.Option(None, min=0.01, help="...within this many days"),
     burst_minutes: Optional[float] = typer.Option(None, min=0.01, help="How close in time a burst is"),
-    open_within_days: Optional[float] = typer.Option(
-        None, min=0.01, help="Open problems only for groups with an incident this recent (e.g. after importing history)"
+    open_max: Optional[int] = typer.Option(
+        None, min=0, max=1000, help="Problems the scan keeps open at once (PROBLEMFLOW_RECURRENCE_OPEN_MAX, 5)"
     ),
+    pending: bool = typer.Option(False, "--pending", help="Only list the groups waiting for a slot, best first"),
+    groups: bool = typer.Option(False, "--groups", help="Only list every group, best first, and what became of it"),
+    limit: int = typer.Option(50, min=1, max=100_000, help="Groups listed at most"),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON"),
 ) -> None:
-    """Scan for recurring incidents: new ones since the last scan, or all with --full."""
+    """Scan for recurring incidents: new ones since the last scan, or all with --full.
+    Only recurrences of the present open problems; see the queue with --pending."""
+    if pending or groups:
+        return list_groups(waiting_only=pending, limit=limit, as_json=as_json)
     from tasks.recurrence import export_csv
-    from tasks.recurrence.run import announce, scan
+    from tasks.recurrence.run import announce, scan, send_digest
 
     overrides = {
         "threshold": threshold, "threshold_days": threshold_days,
-        "burst_minutes": burst_minutes, "open_within_days": open_within_days,
+        "burst_minutes": burst_minutes, "open_max": open_max,
     }
     result = scan("full" if full else "incremental", overrides)
     announced = announce(result.problems_opened)
+    send_digest(result)
     rows = None
     if out is not None:
         with session_scope() as db_session:
@@ -47,15 +56,37 @@ def scan_command(
         f"{result.incidents_considered} considered, {result.links} new links, "
         f"{result.groups_touched} groups touched; {len(result.problems_opened)} problems opened, "
         f"{len(result.problems_linked)} groups linked to existing problems, "
-        f"{len(result.known_errors_linked)} to known errors ({result.seconds:.1f} s)"
+        f"{len(result.known_errors_linked)} to known errors, {len(result.groups_queued)} waiting for a slot "
+        f"({result.seconds:.1f} s)"
     )
     if result.problems_opened:
-        print("opened: " + ", ".join(f"PRB{i:07d}" for i in result.problems_opened[:50])
+        print("opened: " + ", ".join(format_number(NUMBER_PREFIX, i) for i in result.problems_opened[:50])
               + (" ..." if len(result.problems_opened) > 50 else ""))
         if not announced:
             err_console.print("no Prefect API configured: problem management was not started", markup=False)
+    if result.groups_queued:
+        print(f"{len(result.groups_queued)} groups wait for a slot: problemflow scan --pending")
     if out is not None:
         print(f"wrote {rows} grouped incidents to {out}")
+
+
+def list_groups(*, waiting_only: bool, limit: int, as_json: bool) -> None:
+    """Print the ranked groups (or only the queue)."""
+    from tasks.recurrence.queue import ranked_groups
+
+    with session_scope() as db_session:
+        rows = ranked_groups(db_session, waiting_only=waiting_only, limit=limit)
+    if as_json:
+        print_json(to_jsonable(rows))
+        return
+    print_table(
+        "Groups waiting for a slot, best first" if waiting_only else "Recurrence groups, best first",
+        ["group", "rank", "status", "record", "incidents", "first seen", "last seen", "summary"],
+        ([r.key, f"{r.rank:g}", r.status, r.record, r.size, f"{r.first_seen:%Y-%m-%d %H:%M}",
+          f"{r.last_seen:%Y-%m-%d %H:%M}", r.summary] for r in rows),
+    )
+    if waiting_only and rows:
+        print("open one on purpose: problemflow problem open --group GROUP")
 
 
 def register(root: typer.Typer) -> None:

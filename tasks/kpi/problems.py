@@ -11,6 +11,7 @@ from models.enums import ChangeState, ProblemState
 from models.incident import Incident
 from models.kedb import KnownError
 from models.problem import Problem
+from models.recurrence import RecurrenceGroup
 from tasks.kpi.schemas import (
     ChangeKpi,
     FixVerificationKpi,
@@ -59,6 +60,9 @@ def problem_flow(*, db_session: Session, period: Period, scope: Scope) -> Proble
         backlog=backlog,
         backlog_mean_age_days=total_age / backlog / DAY if backlog else None,
         age_buckets={label: found.get(label, (0, 0))[0] for label in labels},
+        waiting_groups=db_session.scalar(
+            select(func.count()).select_from(RecurrenceGroup).where(RecurrenceGroup.queued_at < period.end)
+        ) or 0,
     )
 
 

@@ -103,6 +103,7 @@ def detail(snapshot: KpiSnapshot) -> dict:
             None if snapshot.problems.backlog_mean_age_days is None
             else snapshot.problems.backlog_mean_age_days * 24
         ),
+        "waiting_groups": snapshot.problems.waiting_groups,
         "kedb": snapshot.kedb,
         "kedb_hit_rate": fmt_rate(snapshot.kedb.hit_rate),
         "changes": snapshot.changes,

@@ -103,6 +103,7 @@ class ProblemFlowKpi(BaseModel):
     backlog: int = 0
     backlog_mean_age_days: Optional[float] = None
     age_buckets: dict[str, int] = Field(default_factory=dict)
+    waiting_groups: int = 0  # recurrence groups queued for a slot before the period's end, still waiting
 
 
 class KedbKpi(BaseModel):

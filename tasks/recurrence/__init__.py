@@ -43,6 +43,10 @@ class ScanResult(BaseModel):
     links: int = 0
     groups_touched: int = 0
     problems_opened: list[int] = Field(default_factory=list)
+    groups_queued: list[int] = Field(
+        default_factory=list, description="groups that crossed the threshold now and wait for a slot, best first"
+    )
+    groups_newly_queued: list[int] = Field(default_factory=list, description="of those, the ones this scan queued")
     problems_linked: dict[int, int] = Field(default_factory=dict, description="group id -> problem id")
     known_errors_linked: dict[int, int] = Field(default_factory=dict, description="group id -> known error id")
     incident_links: int = 0
@@ -67,7 +71,8 @@ def run_scan(*, db_session: Session, mode: ScanMode = "incremental", config: Sca
     else:
         count, first, last = store.new_incident_span(db_session, watermark, max_id)
         result.incidents_new = count
-        if count == 0:
+        if count == 0:  # nothing new; the queue still drains as the scan's problems are resolved
+            _raise(db_session, result, set(), config)
             return _finish(db_session, run, result, started, max_id=max(watermark, max_id))
         since, until = store.widen(first, last, config)
         frame = store.load_frame(db_session, config, since=since, until=until, max_id=max_id)
@@ -77,12 +82,18 @@ def run_scan(*, db_session: Session, mode: ScanMode = "incremental", config: Sca
     result.candidate_pairs = grouping.candidates
     result.links = written.links
     result.groups_touched = len(written.groups)
-    raised = raise_problems(db_session, written.groups, config)
+    _raise(db_session, result, written.groups, config)
+    return _finish(db_session, run, result, started, max_id=max_id)
+
+
+def _raise(db_session: Session, result: ScanResult, group_ids: set[int], config: ScanConfig) -> None:
+    raised = raise_problems(db_session, group_ids, config)
     result.problems_opened = raised.opened
+    result.groups_queued = raised.queued
+    result.groups_newly_queued = raised.newly_queued
     result.problems_linked = raised.linked_to_problem
     result.known_errors_linked = raised.linked_to_known_error
     result.incident_links = raised.incident_links
-    return _finish(db_session, run, result, started, max_id=max_id)
 
 
 def _finish(db_session: Session, run, result: ScanResult, started: float, *, max_id: int) -> ScanResult:
@@ -97,9 +108,10 @@ def _finish(db_session: Session, run, result: ScanResult, started: float, *, max
     result.watermark = max_id
     result.seconds = round(time.perf_counter() - started, 3)
     logger.info(
-        "recurrence scan %s (%s): %d new, %d considered, %d links, %d groups touched, %d problems opened",
+        "recurrence scan %s (%s): %d new, %d considered, %d links, %d groups touched, %d problems opened, "
+        "%d groups waiting",
         run.id, result.mode, result.incidents_new, result.incidents_considered, result.links,
-        result.groups_touched, len(result.problems_opened),
+        result.groups_touched, len(result.problems_opened), len(result.groups_queued),
     )
     return result
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Optional
 
 from pydantic import BaseModel, Field
@@ -82,10 +83,14 @@ class ScanConfig(BaseModel):
     kedb_min_score: float = Field(
         default=0.8, ge=0, le=1, description="Known-error match score that links a group to it"
     )
-    open_within_days: Optional[float] = Field(
-        default=None, gt=0,
-        description="Only groups with an incident opened this recently open problems (None: any); "
-        "keeps an imported history from opening problems for long-gone recurrences",
+    open_max: int = Field(
+        default=5, ge=0, le=1000,
+        description="Problems opened by the scan that may be open at once; groups beyond wait in a ranked queue",
+    )
+    as_of: Optional[datetime] = Field(
+        default=None,
+        description="The present (None: now). A group opens a problem only when its threshold is crossed "
+        "by incidents opened within threshold_days before it: imported history groups but opens nothing",
     )
 
     @classmethod
@@ -94,9 +99,14 @@ class ScanConfig(BaseModel):
         from models.settings import get_settings
 
         settings = get_settings()
-        values = {"threshold": settings.recurrence_threshold, "threshold_days": settings.recurrence_window_days}
+        values = {"threshold": settings.recurrence_threshold, "threshold_days": settings.recurrence_window_days,
+                  "open_max": settings.recurrence_open_max}
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+    def present(self) -> datetime:
+        """The moment recency is judged against."""
+        return self.as_of or datetime.now(timezone.utc)
 
     @property
     def threshold_seconds(self) -> float:

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import logging
-import time
+import math
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Iterator, Optional
 
 import numpy as np
-from sqlalchemy import and_, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from models.enums import Level
+from models.enums import Level, Priority
+from models.errors import RecurrenceGroupNotFound
 from models.incident import Incident
 from models.kedb import KnownError
 from models.problem import Problem, ProblemCreate, ProblemIncident
@@ -31,6 +33,8 @@ class Raised:
     """What the threshold step did."""
 
     opened: list[int] = field(default_factory=list)  # problem ids opened by this scan
+    queued: list[int] = field(default_factory=list)  # group ids waiting for a slot, best first
+    newly_queued: list[int] = field(default_factory=list)  # of those, the ones this scan queued
     linked_to_problem: dict[int, int] = field(default_factory=dict)  # group id -> existing problem
     linked_to_known_error: dict[int, int] = field(default_factory=dict)  # group id -> known error
     incident_links: int = 0
@@ -44,35 +48,62 @@ def crossing(times: np.ndarray, threshold: int, window_seconds: float) -> bool:
     return bool(np.any(ordered[threshold - 1 :] - ordered[: len(ordered) - threshold + 1] <= window_seconds))
 
 
+def rank_of(members: list[Incident], recent: int, present: datetime, window_days: float) -> float:
+    """How much a group matters, highest first: the worst priority among its incidents
+    (100 points a level), then how many recurred in the present window, how recently, how
+    many services they touched, and how large the group is over all time (which alone
+    ranks history). Ties in priority are decided by the rest."""
+    worst = min(Priority(m.priority).rank for m in members)
+    services = len({m.service for m in members if m.service})
+    age_days = max(0.0, (present - max(m.opened_at for m in members)).total_seconds() / 86400)
+    return round(
+        100 * (5 - worst) + 20 * math.log2(1 + recent) + 10 * math.log2(1 + services)
+        + 30 * math.exp(-age_days / window_days) + 5 * math.log2(1 + len(members)),
+        3,
+    )
+
+
 def raise_problems(db_session: Session, group_ids: set[int], config: ScanConfig) -> Raised:
-    """Open, or link to, a problem for every touched group that crossed the threshold."""
+    """Open, or link to, a problem for every group whose threshold is crossed now.
+
+    Only the present counts: a group opens a problem when ``threshold`` of its incidents
+    were opened within ``threshold_days`` before :meth:`ScanConfig.present`, so imported
+    history forms groups and opens nothing. Groups that match an open problem or a known
+    error join it. The others are ranked; the best open problems while the scan has fewer
+    than ``open_max`` open, the rest wait in the queue, which later scans drain as those
+    problems are resolved. Queued groups whose recurrence ended leave the queue.
+    """
     raised = Raised()
-    window = config.threshold_seconds
-    if config.open_within_days is not None:
-        recent_after = time.time() - config.open_within_days * 86400
-    for group, members in _groups_with_members(db_session, group_ids):
+    present = config.present()
+    recent_after = present.timestamp() - config.threshold_seconds
+    waiting = set(db_session.scalars(select(RecurrenceGroup.id).where(RecurrenceGroup.queued_at.is_not(None))))
+    candidates: list[tuple[RecurrenceGroup, list]] = []
+    for group, members in _groups_with_members(db_session, group_ids | waiting):
+        times = np.array([m.opened_at.timestamp() for m in members])
+        recent = times[times >= recent_after]
+        group.rank = rank_of(members, len(recent), present, config.threshold_days)
         if group.problem_id is None and group.known_error_id is None:
-            times = np.array([m.opened_at.timestamp() for m in members])
-            if config.open_within_days is not None and times.max() < recent_after:
+            if not crossing(recent, config.threshold, config.threshold_seconds):
+                group.queued_at = None  # history, or a queued recurrence that has ended
                 continue
-            if not crossing(times, config.threshold, window):
+            if not _join_existing(db_session, group, members, config, raised):
+                candidates.append((group, members))
                 continue
-            _decide(db_session, group, members, config, raised)
-        if group.problem_id is not None:
-            raised.incident_links += _link_members(db_session, group, members)
-        elif group.known_error_id is not None:
-            _link_known_error(db_session, group, members)
+        _link_group(db_session, group, members, raised)
+    _open_best(db_session, candidates, config, raised, present)
     return raised
 
 
-def _decide(db_session, group: RecurrenceGroup, members: list, config: ScanConfig, raised: Raised) -> None:
+def _join_existing(db_session, group: RecurrenceGroup, members: list, config: ScanConfig, raised: Raised) -> bool:
+    """Link the group to an open problem of its incidents or to the known error it matches."""
     problem = _open_problem_of(db_session, [m.id for m in members])
     if problem is not None:
         group.problem_id = problem.id
         raised.linked_to_problem[group.id] = problem.id
-        return
-    match = _known_error_for(db_session, members[-1], config)
-    if match is not None:
+    else:
+        match = _known_error_for(db_session, members[-1], config)
+        if match is None:
+            return False
         known_error_id, score = match
         group.known_error_id = known_error_id
         raised.linked_to_known_error[group.id] = known_error_id
@@ -82,13 +113,61 @@ def _decide(db_session, group: RecurrenceGroup, members: list, config: ScanConfi
             if owner is not None and owner.state in problem_service.OPEN_STATES:
                 group.problem_id = owner.id
                 raised.linked_to_problem[group.id] = owner.id
-        return
+    group.queued_at = None
+    return True
+
+
+def _link_group(db_session, group: RecurrenceGroup, members: list, raised: Raised) -> None:
+    if group.problem_id is not None:
+        raised.incident_links += _link_members(db_session, group, members)
+    elif group.known_error_id is not None:
+        _link_known_error(db_session, group, members)
+
+
+def open_problems_of_scan(db_session: Session) -> int:
+    """Problems the scan opened that are not resolved yet: they hold its slots."""
+    return db_session.scalar(
+        select(func.count()).select_from(Problem)
+        .where(Problem.source == ACTOR, Problem.state.in_(problem_service.OPEN_STATES))
+    )
+
+
+def _open_best(db_session, candidates: list, config: ScanConfig, raised: Raised, present: datetime) -> None:
+    """Open problems for the best-ranked candidates while slots are free; queue the rest."""
+    candidates.sort(key=lambda pair: (-pair[0].rank, pair[0].id))
+    free = max(0, config.open_max - open_problems_of_scan(db_session))
+    for group, members in candidates:
+        if free > 0:
+            problem, created = _open_problem(db_session, group, members)
+            group.problem_id, group.queued_at = problem.id, None
+            if created:
+                raised.opened.append(problem.id)
+                free -= 1
+            else:
+                raised.linked_to_problem[group.id] = problem.id
+            _link_group(db_session, group, members, raised)
+            continue
+        if group.queued_at is None:
+            group.queued_at = present
+            raised.newly_queued.append(group.id)
+        raised.queued.append(group.id)
+
+
+def open_group(db_session: Session, group_key: str) -> tuple[Problem, bool]:
+    """Open (or find) the problem of one group on purpose, whatever its age and the cap;
+    returns the problem and whether it was opened now."""
+    group = db_session.scalar(select(RecurrenceGroup).where(RecurrenceGroup.key == group_key))
+    if group is None:
+        raise RecurrenceGroupNotFound(group_key)
+    [(_, members)] = list(_groups_with_members(db_session, {group.id}))
+    if group.problem_id is not None:
+        problem = db_session.get(Problem, group.problem_id)
+        if problem is not None:
+            return problem, False
     problem, created = _open_problem(db_session, group, members)
-    group.problem_id = problem.id
-    if created:
-        raised.opened.append(problem.id)
-    else:
-        raised.linked_to_problem[group.id] = problem.id
+    group.problem_id, group.queued_at = problem.id, None
+    _link_group(db_session, group, members, Raised())
+    return problem, created
 
 
 def _open_problem_of(db_session: Session, incident_ids: list[int]) -> Optional[Problem]:

@@ -85,3 +85,20 @@ def announce(problem_ids: list[int]) -> int:
 
 
 announce_task = task(name="announce-opened-problems", retries=3, retry_delay_seconds=[2, 10, 30])(announce)
+
+
+def send_digest(result: ScanResult, database_url: Optional[str] = None) -> bool:
+    """One notification for the scan's opened and newly queued problems; whether one was sent."""
+    from models.db import session_scope
+    from tasks.notify import send
+    from tasks.recurrence.queue import digest
+
+    with session_scope(database_url) as db_session:
+        message = digest(db_session, result.problems_opened, result.groups_queued, result.groups_newly_queued)
+    if message is None:
+        return False
+    send(*message, tag="recurrence")
+    return True
+
+
+digest_task = task(name="recurrence-digest", retries=3, retry_delay_seconds=[2, 10, 30])(send_digest)

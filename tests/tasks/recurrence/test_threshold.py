@@ -142,12 +142,3 @@ def test_losing_the_race_to_open_the_problem_links_to_the_winner(db, monkeypatch
     assert db.get(ProblemIncident, (winner.id, ids[1])) is not None
 
 
-def test_history_groups_stay_groups_when_only_recent_ones_may_open_problems(db):
-    from tasks.recurrence import ScanConfig
-
-    for d in (0, 1, 2):
-        alert(db, d * DAY)  # March 2026: long before the test runs
-    config = ScanConfig(open_within_days=30)
-    result = run_scan(db_session=db, mode="full", config=config)
-    assert result.groups_touched == 1 and result.problems_opened == [] and problem_count(db) == 0
-    assert len(run_scan(db_session=db, mode="full").problems_opened) == 1
