@@ -564,6 +564,17 @@ def machine() -> dict:
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
 
+def source_state() -> dict:
+    """The product code measured: the commit, and product files the working tree changes
+    (other engineers work in the same checkout)."""
+    def git(*argv: str) -> str:
+        done = subprocess.run(["git", *argv], cwd=ROOT, capture_output=True, text=True)
+        return done.stdout.strip("\n")
+
+    return {"head": git("rev-parse", "--short", "HEAD"),
+            "uncommitted_product_files": git("status", "--porcelain", "--", "problemflow", "models", "tasks").splitlines()}
+
+
 def report(results: list[dict], problems: list[str], args, started: dict) -> Path:
     empty = {(r["round"], r["scenario"]): r for r in results if r["target"] == "empty"}
     print()
@@ -648,7 +659,7 @@ def main() -> int:
     args = parser.parse_args()
 
     os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
-    started = machine()
+    started = {**machine(), "source": source_state()}
     log(f"machine: {started}")
     results, problems = [], []
     with tempfile.TemporaryDirectory(prefix="intake-storm-") as tmp:
