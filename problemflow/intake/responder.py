@@ -2,13 +2,15 @@
 
 A thread in the intake process runs ``tasks.incident.respond`` (KEDB match,
 escalation of P1/P2 through a Prefect event) for each incident the writer
-created. On start it first sweeps open incidents whose ``responded_at`` is
+created, most urgent first: in a storm a P1 does not wait behind thousands of
+P4s. On start it first sweeps open incidents whose ``responded_at`` is
 still empty, so incidents stored just before a crash are answered too.
 ``respond`` is idempotent, so a sweep that overlaps another worker's is harmless.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import queue
 import threading
@@ -18,12 +20,14 @@ from typing import Callable, Optional
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from models.enums import Priority
 from models.incident import Incident
 from models.services import incidents
 
 logger = logging.getLogger("problemflow.intake.responder")
 
 RespondFn = Callable[..., object]
+STOP_RANK = 99  # after every incident already queued: stopping answers what came before
 
 
 def load_respond() -> Optional[RespondFn]:
@@ -48,7 +52,9 @@ class Responder:
         self._respond = respond
         self._retries = retries
         self._retry_delay = retry_delay
-        self._queue: queue.SimpleQueue[Optional[int]] = queue.SimpleQueue()
+        # (priority rank, arrival, incident id); a stop marker sorts last
+        self._queue: queue.PriorityQueue[tuple[int, int, Optional[int]]] = queue.PriorityQueue()
+        self._arrivals = itertools.count()
         self._thread = threading.Thread(target=self._run, name="intake-responder", daemon=True)
         self.responded = 0
 
@@ -62,29 +68,28 @@ class Responder:
 
     def stop(self, timeout: float = 10) -> None:
         if self._thread.is_alive():
-            self._queue.put(None)
+            self._queue.put((STOP_RANK, next(self._arrivals), None))
             self._thread.join(timeout)
 
-    def submit(self, incident_ids: list[int]) -> None:
+    def submit(self, created: list[tuple[int, int]]) -> None:
+        """Queue new incidents, given as (incident id, priority rank)."""
         if self.enabled:
-            for incident_id in incident_ids:
-                self._queue.put(incident_id)
+            for incident_id, rank in created:
+                self._queue.put((rank, next(self._arrivals), incident_id))
 
     def sweep(self) -> int:
         """Queue every open incident not yet responded to; returns how many."""
         session = self._session_factory()
         try:
-            ids = list(
-                session.scalars(
-                    select(Incident.id)
-                    .where(Incident.responded_at.is_(None), Incident.state.in_(incidents.OPEN_STATES))
-                    .order_by(Incident.id)
-                )
-            )
+            rows = session.execute(
+                select(Incident.id, Incident.priority)
+                .where(Incident.responded_at.is_(None), Incident.state.in_(incidents.OPEN_STATES))
+                .order_by(Incident.id)
+            ).all()
         finally:
             session.close()
-        self.submit(ids)
-        return len(ids)
+        self.submit([(incident_id, Priority(priority).rank) for incident_id, priority in rows])
+        return len(rows)
 
     def _run(self) -> None:
         try:
@@ -94,7 +99,7 @@ class Responder:
         except Exception:  # noqa: BLE001 - the database may be down at start; new work still flows
             logger.exception("could not sweep incidents awaiting a response")
         while True:
-            incident_id = self._queue.get()
+            _, _, incident_id = self._queue.get()
             if incident_id is None:
                 return
             self._respond_one(incident_id)

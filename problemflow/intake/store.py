@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from models.alert import AlertEvent, AlertOutcome, AlertStatus
 from models.audit import AuditEvent
 from models.base import utcnow
-from models.enums import IncidentState
+from models.enums import IncidentState, Priority
 from models.incident import Incident
 from models.services import incidents
 from models.states import priority_for
@@ -85,6 +85,7 @@ class _Pending:
     occurrences: int = 1
     last_at: Optional[datetime] = None
     incident_id: Optional[int] = None  # set once inserted (or found open by a concurrent writer)
+    priority: str = ""  # set once inserted
     lost_race: bool = False
 
 
@@ -115,7 +116,7 @@ class Stored:
 @dataclass
 class BatchResult:
     results: list[tuple[AlertOutcome, Optional[int]]]
-    created: list[int] = field(default_factory=list)
+    created: list[tuple[int, int]] = field(default_factory=list)  # (incident id, priority rank 1-5)
 
 
 class _Batch:
@@ -168,7 +169,7 @@ class _Batch:
         self._insert_pending()
         self._record(stored)
         results = [(s.final_outcome, s.incident_id) for s in stored]
-        created = [p.incident_id for p in self.created]
+        created = [(p.incident_id, Priority(p.priority).rank) for p in self.created]
         return BatchResult(results=results, created=created)
 
     def _one(self, alert: NormalAlert) -> Stored:
@@ -249,7 +250,7 @@ class _Batch:
             key = (p.alert.source, p.alert.fingerprint)
             new_id = inserted.get(key)
             if new_id is not None:
-                p.incident_id = new_id
+                p.incident_id, p.priority = new_id, rows[i]["priority"]
                 self.created.append(p)
                 detail = {"source": p.alert.source, "priority": rows[i]["priority"]}
                 if p.recurrence_of:

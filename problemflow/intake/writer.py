@@ -15,8 +15,9 @@ per alert across them.
 
 Overload is refused at once, never after a wait: a request that arrives while
 the oldest waiting request (or the batch being written) is older than
-``shed_after`` seconds, or while more than ``max_queued`` alerts wait, is
-answered 503 with nothing stored. A request is answered within ``timeout``
+``shed_after`` seconds, while the alerts waiting would take longer than that to
+store at the writer's recent rate, or while more than ``max_queued`` alerts
+wait, is answered 503 with nothing stored. A request is answered within ``timeout``
 seconds whatever the database does.
 """
 
@@ -197,7 +198,7 @@ class BatchStore:
         self._session_factory = session_factory
         self._policy = policy
 
-    def write(self, jobs: list[Job]) -> tuple[list[Outcome], list[int]]:
+    def write(self, jobs: list[Job]) -> tuple[list[Outcome], list[tuple[int, int]]]:
         """Store the jobs' alerts together; returns an outcome per job and the incidents created.
         A batch that fails for one request's sake is written again without it."""
         try:
@@ -228,7 +229,7 @@ class BatchStore:
             offset += len(job.alerts)
         return outcomes, created
 
-    def _store(self, alerts: list[NormalAlert], attempts: int = 3) -> tuple[list, list[int]]:
+    def _store(self, alerts: list[NormalAlert], attempts: int = 3) -> tuple[list, list[tuple[int, int]]]:
         for attempt in range(attempts):
             session = self._session_factory()
             try:
@@ -273,7 +274,7 @@ class GroupWriter:
         max_queued: int = 20_000,
         shed_after: float = 1.0,
         timeout: float = 10.0,
-        on_created: Callable[[list[int]], None] = lambda ids: None,
+        on_created: Callable[[list[tuple[int, int]]], None] = lambda created: None,
         on_batch: Callable[[int, float], None] = lambda size, seconds: None,
     ):
         self._database_url = database_url
@@ -287,6 +288,7 @@ class GroupWriter:
         self._jobs: collections.deque[Job] = collections.deque()
         self._queued = 0  # alerts waiting
         self._busy_since: Optional[float] = None  # when the batch being written was taken
+        self._rate: Optional[float] = None  # alerts stored per second, a moving average
         self._wakeup = threading.Condition()
         self._stopping = False
         self._loop: Optional[asyncio.AbstractEventLoop] = None
@@ -340,6 +342,9 @@ class GroupWriter:
             raise Overloaded(f"the intake is {stalled:.1f} s behind")
         if self._queued and self._queued + size > self._max_queued:
             raise Overloaded(f"{self._queued} alerts are waiting to be stored")
+        # what already waits would take longer to store than the budget: refuse now, not later
+        if self._queued and self._rate and (self._queued + size) / self._rate > self._shed_after:
+            raise Overloaded(f"{self._queued} alerts are waiting, about {self._queued / self._rate:.1f} s of work")
         loop = asyncio.get_running_loop()
         job = Job(source, body, size, loop.create_future())
         with self._wakeup:
@@ -408,10 +413,15 @@ class GroupWriter:
             ready.append(job)
         started = time.perf_counter()
         written, created = store.write(ready) if ready else ([], [])
-        self._on_batch(sum(len(job.alerts) for job in ready), time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        size = sum(len(job.alerts) for job in ready)
+        if size and seconds > 0:
+            rate = size / seconds
+            self._rate = rate if self._rate is None else 0.8 * self._rate + 0.2 * rate
+        self._on_batch(size, seconds)
         self._answer(outcomes + written, created)
 
-    def _answer(self, outcomes: list[Outcome], created: list[int]) -> None:
+    def _answer(self, outcomes: list[Outcome], created: list[tuple[int, int]]) -> None:
         if outcomes:
             self._loop.call_soon_threadsafe(_settle, outcomes)
         if created:

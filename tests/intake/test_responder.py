@@ -74,3 +74,19 @@ def test_only_urgent_incidents_reach_prefect_as_escalation_events(clean_db, pref
     created = [r for r in runs if r["created"] >= started.isoformat().replace("+00:00", "Z")
                and (r.get("created_by") or {}).get("type") != "AUTOMATION"]
     assert created == []
+
+
+def test_the_most_urgent_incidents_are_responded_to_first(clean_db):
+    """In a storm the response step works through P1s before the P4s that came before them."""
+    from sqlalchemy.orm import sessionmaker
+
+    from models.db import get_engine
+    from problemflow.intake.responder import Responder
+
+    order: list[int] = []
+    responder = Responder(sessionmaker(bind=get_engine(clean_db)),
+                          lambda *, db_session, incident_id: order.append(incident_id))
+    responder.submit([(1, 4), (2, 4), (3, 1), (4, 5), (5, 2)])  # queued before the thread starts
+    responder.start()
+    responder.stop()
+    assert order == [3, 5, 1, 2, 4]
