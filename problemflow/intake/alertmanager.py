@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from models.enums import IncidentSource
 from problemflow.intake.common import NormalAlert, identity, labelled_alert
@@ -15,14 +15,31 @@ SOURCE = IncidentSource.alertmanager.value
 Labels = dict[str, str]
 
 
+def _json(*kinds: type, what: str) -> BeforeValidator:
+    """Only the JSON type the document gives; pydantic would also read a number as a
+    time, and true or "5" as an integer."""
+
+    def check(value: Any) -> Any:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, kinds)):
+            raise ValueError(f"must be {what}")
+        return value
+
+    return BeforeValidator(check)
+
+
+# The JSON types of a sender's times and counts, for every source
+Timestamp = Annotated[Optional[datetime], _json(str, what="a date-time string, e.g. 2026-11-24T10:00:00Z")]
+Count = Annotated[int, _json(int, float, what="a whole number")]
+
+
 class AlertmanagerAlert(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     status: Literal["firing", "resolved"]
     labels: Labels = Field(description="Identifying labels; `severity` sets impact and urgency")
     annotations: Labels = Field(default_factory=dict, description="`summary` becomes the title")
-    startsAt: Optional[datetime] = None
-    endsAt: Optional[datetime] = None
+    startsAt: Timestamp = None
+    endsAt: Timestamp = None
     generatorURL: str = ""
     fingerprint: str = Field(min_length=1, max_length=200, description="Alertmanager's alert identity")
 
@@ -62,7 +79,7 @@ class AlertmanagerWebhook(BaseModel):
 
     version: Literal["4"] = Field(description="Webhook payload version; only 4 exists")
     groupKey: str = Field(default="", max_length=10_000)
-    truncatedAlerts: int = Field(default=0, ge=0)
+    truncatedAlerts: Count = Field(default=0, ge=0)
     status: Literal["firing", "resolved"]
     receiver: str = ""
     groupLabels: Labels = Field(default_factory=dict)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
 from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.alert import AlertStatus
 from models.enums import IncidentSource
+from problemflow.intake.alertmanager import Timestamp
 from problemflow.intake.common import NormalAlert, identity, incident_for
 
 SOURCE = IncidentSource.generic.value
@@ -45,7 +45,7 @@ class GenericAlert(BaseModel):
         max_length=200,
         description="The alert's identity in the sender; re-sends with the same value are deduplicated",
     )
-    starts_at: Optional[datetime] = Field(default=None, description="When the condition began (ISO 8601)")
+    starts_at: Timestamp = Field(default=None, description="When the condition began (ISO 8601)")
 
 
 class GenericAlerts(BaseModel):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.enums import IncidentSource
+from problemflow.intake.alertmanager import Count, Timestamp
 from problemflow.intake.common import NormalAlert, identity, labelled_alert
 
 SOURCE = IncidentSource.grafana.value
@@ -21,8 +21,8 @@ class GrafanaAlert(BaseModel):
     status: Literal["firing", "resolved"]
     labels: Labels = Field(description="`alertname`, `grafana_folder` and the rule's labels")
     annotations: Labels = Field(default_factory=dict)
-    startsAt: Optional[datetime] = None
-    endsAt: Optional[datetime] = None
+    startsAt: Timestamp = None
+    endsAt: Timestamp = None
     values: Optional[dict[str, Any]] = None
     valueString: str = ""
     generatorURL: str = ""
@@ -71,7 +71,7 @@ class GrafanaWebhook(BaseModel):
 
     receiver: str = ""
     status: Literal["firing", "resolved"]
-    orgId: Optional[int] = None
+    orgId: Optional[Count] = None
     alerts: list[GrafanaAlert] = Field(min_length=1, max_length=10_000)
     groupLabels: Labels = Field(default_factory=dict)
     commonLabels: Labels = Field(default_factory=dict)
@@ -79,7 +79,7 @@ class GrafanaWebhook(BaseModel):
     externalURL: str = ""
     version: str = ""
     groupKey: str = Field(default="", max_length=10_000)
-    truncatedAlerts: int = Field(default=0, ge=0)
+    truncatedAlerts: Count = Field(default=0, ge=0)
     title: str = ""
     state: str = ""
     message: str = ""

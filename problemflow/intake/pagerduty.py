@@ -8,13 +8,13 @@ they cannot set headers, with ``routing_key`` equal to that token.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.alert import AlertStatus
 from models.enums import IncidentSource
+from problemflow.intake.alertmanager import Timestamp
 from problemflow.intake.common import NormalAlert, identity, incident_for
 
 SOURCE = IncidentSource.pagerduty.value
@@ -32,7 +32,7 @@ class PagerDutyPayload(BaseModel):
     summary: str = Field(min_length=1, max_length=1024, description="Becomes the incident title")
     source: str = Field(min_length=1, max_length=255, description="The affected system, e.g. a host name")
     severity: Literal["critical", "error", "warning", "info"]
-    timestamp: Optional[datetime] = None
+    timestamp: Timestamp = None
     component: Optional[str] = Field(default=None, max_length=255)
     group: Optional[str] = Field(default=None, max_length=255, description="Becomes the service")
     class_: Optional[str] = Field(default=None, alias="class", max_length=255)
