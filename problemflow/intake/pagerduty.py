@@ -60,7 +60,11 @@ class PagerDutyEvent(BaseModel):
                         "custom_details": {"free_gb": 3},
                     },
                 }
-            ]
+            ],
+            # what _needs checks, in the document: a trigger carries a payload, the others a dedup_key
+            "if": {"properties": {"event_action": {"const": "trigger"}}},
+            "then": {"required": ["payload"], "properties": {"payload": {"type": "object"}}},
+            "else": {"required": ["dedup_key"], "properties": {"dedup_key": {"type": "string"}}},
         },
     )
 
