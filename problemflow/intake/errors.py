@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal
+from typing import Any, Literal, Optional
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException
 
 from problemflow.intake import metrics
 from problemflow.intake.guard import source_of
@@ -109,16 +111,36 @@ async def on_invalid(request: Request, error: RequestValidationError) -> JSONRes
     return JSONResponse(status_code=status, content={"detail": problems, "message": message})
 
 
-async def on_too_deep(request: Request, error: RecursionError) -> JSONResponse:
+def _malformed(request: Request, message: str) -> JSONResponse:
     source = source_of(request.url.path)
     metrics.REJECTED.labels(source, "malformed").inc()
-    message = "the JSON body is nested too deeply"
     if source == "pagerduty":
         return JSONResponse(
             status_code=400,
             content={"status": "invalid event", "message": "Event object is invalid", "errors": [message]},
         )
     return JSONResponse(status_code=400, content={"detail": message, "message": message})
+
+
+def _unreadable(cause: Optional[BaseException]) -> str:
+    if isinstance(cause, RecursionError):
+        return "the JSON body is nested too deeply"
+    if isinstance(cause, UnicodeDecodeError):
+        return f"the body is not valid JSON: it is not UTF-8 ({cause.reason} at byte {cause.start})"
+    return "the body could not be read as JSON"
+
+
+async def on_too_deep(request: Request, error: RecursionError) -> JSONResponse:
+    return _malformed(request, "the JSON body is nested too deeply")
+
+
+async def on_http_error(request: Request, error: HTTPException) -> Response:
+    """FastAPI's own refusals. A body it cannot read as JSON at all (not UTF-8, nested too
+    deeply) is a 400 of FastAPI's that says only "There was an error parsing the body":
+    on an alert path it is answered as every malformed body is, with what is wrong."""
+    if error.status_code == 400 and source_of(request.url.path) != "unknown":
+        return _malformed(request, _unreadable(error.__cause__))
+    return await http_exception_handler(request, error)
 
 
 async def on_unavailable(request: Request, error: DatabaseUnavailable) -> JSONResponse:
@@ -144,6 +166,7 @@ async def on_fault(request: Request, error: Exception) -> JSONResponse:
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_invalid)
+    app.add_exception_handler(HTTPException, on_http_error)
     app.add_exception_handler(RecursionError, on_too_deep)
     app.add_exception_handler(DatabaseUnavailable, on_unavailable)
     app.add_exception_handler(Exception, on_fault)
