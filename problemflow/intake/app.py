@@ -5,10 +5,11 @@ from __future__ import annotations
 import gc
 import logging
 from contextlib import asynccontextmanager
-from typing import Optional
+from typing import Literal, Optional
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import Response
+from pydantic import BaseModel
 from sqlalchemy.orm import sessionmaker
 
 from models.alert import AlertOutcome
@@ -17,7 +18,7 @@ from models.settings import Settings, get_settings
 from problemflow import __version__
 from problemflow.intake import alertmanager, errors, generic, grafana, metrics, pagerduty
 from problemflow.intake.common import IntakeAnswer, answer
-from problemflow.intake.guard import Guard
+from problemflow.intake.guard import ALERTS_PREFIX, Guard
 from problemflow.intake.responder import Responder, load_respond
 from problemflow.intake.writer import GroupWriter, StoredAlerts
 
@@ -36,6 +37,17 @@ request again is always safe: alerts are deduplicated.
 
 Authenticate with `Authorization: Bearer <PROBLEMFLOW_INTAKE_TOKEN>`.
 """
+
+BEARER = {
+    "type": "http",
+    "scheme": "bearer",
+    "description": "PROBLEMFLOW_INTAKE_TOKEN, checked before the body is read. "
+    "PagerDuty senders, which cannot set headers, may put it in `routing_key` instead.",
+}
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
 
 
 async def _ingest(request: Request, source: str, body) -> StoredAlerts:
@@ -120,7 +132,12 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
         """Alerts in problemflow's own format (see the schema below)."""
         return answer(await _ingest(request, generic.SOURCE, batch))
 
-    @app.get("/healthz", tags=["service"], responses={503: {"model": errors.Refusal, "description": "The writer cannot make progress"}})
+    @app.get(
+        "/healthz",
+        tags=["service"],
+        response_model=Health,
+        responses={503: {"model": errors.Refusal, "description": "The writer cannot make progress"}},
+    )
     async def healthz():
         """Health: the process answers and its writer makes progress."""
         trouble = app.state.writer.healthy()
@@ -128,11 +145,29 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
             raise HTTPException(503, trouble)
         return {"status": "ok"}
 
-    @app.get("/metrics", tags=["service"], response_class=Response)
+    @app.get(
+        "/metrics",
+        tags=["service"],
+        response_class=Response,
+        responses={200: {"description": "The intake's metrics", "content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
     def metrics_endpoint():
         """Prometheus text exposition."""
         from prometheus_client import CONTENT_TYPE_LATEST
 
         return Response(metrics.render(app.state.database), media_type=CONTENT_TYPE_LATEST)
 
+    def openapi() -> dict:
+        """FastAPI's document, with the Guard's bearer token on every alert path when one is configured."""
+        if app.openapi_schema is None:
+            document = FastAPI.openapi(app)
+            if settings.intake_token:
+                document["components"]["securitySchemes"] = {"bearer": BEARER}
+                for path, operations in document["paths"].items():
+                    if path.startswith(ALERTS_PREFIX):
+                        for operation in operations.values():
+                            operation["security"] = [{"bearer": []}]
+        return app.openapi_schema
+
+    app.openapi = openapi
     return app
