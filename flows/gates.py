@@ -28,6 +28,13 @@ from tasks.problem.waiting import GATES, gate_of  # noqa: F401  (gate_of: keys a
 F = TypeVar("F", bound=RunInput)
 
 
+# The proof that the approver is who the form names: a code from their authenticator app.
+CODE_FIELD = Field(
+    min_length=6, max_length=8, pattern=r"^\s*[0-9]{6,8}\s*$",
+    description="The one-time code from your authenticator app (problemflow people enroll); each code counts once",
+)
+
+
 class Factor(BaseModel):
     category: Literal["people", "process", "technology", "supplier", "environment"]
     description: str = Field(min_length=1, max_length=2000)
@@ -45,6 +52,7 @@ class RootCauseSignOff(RunInput):
     """The analyst's findings, signed off by a problem manager."""
 
     approver: str = Field(min_length=1, max_length=120, description="Your user name (needs the **problem_manager** role)")
+    code: str = CODE_FIELD
     approve: bool = Field(default=True, description="Sign off this root cause; off sends it back to the analyst")
     root_cause: str = Field(min_length=1, max_length=5000, description="What caused the incidents")
     whys: list[str] = Field(default_factory=list, max_length=10, description="The five whys, in order")
@@ -64,6 +72,7 @@ class ChangeApproval(RunInput):
     """A change approver's verdict on the change request."""
 
     approver: str = Field(min_length=1, max_length=120, description="Your user name (needs the **change_approver** role)")
+    code: str = CODE_FIELD
     decision: Literal["approve", "reject"] = Field(description="Any rejection rejects the change")
     comment: str = Field(default="", max_length=5000)
     on_reject: Literal["replan", "accept_risk"] = Field(
@@ -75,6 +84,7 @@ class ClosureSignOff(RunInput):
     """A problem manager closes the problem after the review."""
 
     approver: str = Field(min_length=1, max_length=120, description="Your user name (needs the **problem_manager** role)")
+    code: str = CODE_FIELD
     closure_code: Literal["fix_applied", "duplicate", "risk_accepted"] = "fix_applied"
     lessons: str = Field(default="", max_length=20_000, description="What to do better next time")
     actions: list[str] = Field(default_factory=list, description="Follow-up actions")
@@ -84,11 +94,6 @@ class ClosureSignOff(RunInput):
 FORMS: dict[str, type[RunInput]] = {"root-cause": RootCauseSignOff, "change": ChangeApproval, "closure": ClosureSignOff}
 ROLES: dict[str, Role] = {"root-cause": Role.problem_manager, "change": Role.change_approver,
                           "closure": Role.problem_manager}
-
-
-def holds_role(person: str, role: Role | str) -> bool:
-    """True when ``settings.roles`` lists the person under the role."""
-    return person.strip() in get_settings().people_with(str(role))
 
 
 def _with_brief(form: type[F], brief: str) -> type[F]:
@@ -170,22 +175,22 @@ def ask(
     decide,
     change_request_id: Optional[int] = None,
 ):
-    """Wait at ``gate`` until someone with its role answers; every answer, refusals
-    included, is stored with its own key. Returns the valid answer and its decision."""
+    """Wait at ``gate`` until someone with its role answers and proves it; every answer,
+    refusals included, is stored with its own key. Returns the valid answer and its decision."""
     form, role = FORMS[gate], ROLES[gate]
     run_id = str(runtime.flow_run.id)
     attempt = 1
     while True:
         key = f"{gate}-{round_key}-{attempt}"
         answer = _wait(form, key, brief)
-        decision = decide(answer) if holds_role(answer.approver, role) else Decision.refused
-        record_decision_task(
-            problem_id=problem_id, gate=gate, decision=decision, approver=answer.approver.strip(), role=role,
-            comment=answer.comment, flow_run_id=run_id, answer_key=f"{run_id}:{key}",
+        # the answer counts only with a valid, unused code of the named person, who holds the role
+        approval = record_decision_task(
+            problem_id=problem_id, gate=gate, decision=decide(answer), approver=answer.approver.strip(), role=role,
+            code=answer.code, comment=answer.comment, flow_run_id=run_id, answer_key=f"{run_id}:{key}",
             change_request_id=change_request_id,
         )
-        if decision != Decision.refused:
-            return answer, decision
+        if approval.decision != Decision.refused:
+            return answer, approval.decision
         attempt += 1
 
 

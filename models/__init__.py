@@ -6,6 +6,7 @@ from models.base import Base
 from models.change import Approval, ChangeRequest
 from models.incident import Incident
 from models.kedb import KnownError, KnownErrorIncident, Workaround
+from models.person import Person
 from models.problem import (
     ContributingFactor,
     Problem,
@@ -26,6 +27,7 @@ __all__ = [
     "Incident",
     "KnownError",
     "KnownErrorIncident",
+    "Person",
     "Problem",
     "ProblemIncident",
     "ProblemTask",

@@ -59,6 +59,10 @@ class Approval(Base):
     flow_run_id: Mapped[Optional[str]] = mapped_column(String(64))
     # "<flow run>:<gate input key>": one row per answer, however often a run resumes
     answer_key: Mapped[Optional[str]] = mapped_column(String(200), unique=True)
+    # why a refused answer was refused (no such person, wrong code, reused code, ...)
+    reason: Mapped[Optional[str]] = mapped_column(String(200))
+    # how the approver proved who they are (totp), when they did
+    method: Mapped[Optional[str]] = mapped_column(String(32))
     decided_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -105,6 +109,8 @@ class ApprovalCreate(BaseModel):
     change_request_id: Optional[int] = None
     flow_run_id: Optional[str] = None
     answer_key: Optional[str] = Field(default=None, max_length=200)
+    reason: Optional[str] = Field(default=None, max_length=200)
+    method: Optional[str] = Field(default=None, max_length=32)
 
 
 class ApprovalRead(ApprovalCreate):

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal, Optional
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.enums import Priority
@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     # people who may answer each kind of gate, e.g.
     # PROBLEMFLOW_ROLES='{"problem_manager": ["alice"], "change_approver": ["bob"]}'
     roles: dict[str, list[str]] = Field(default_factory=dict)
+    # the key that encrypts people's one-time-code secrets (a Fernet key); unset: a key file
+    # under the home is made on first use. Every worker must share it (set it in production).
+    secret_key: Optional[SecretStr] = Field(default=None)
     # Apprise URLs; empty means notifications are only logged
     notify_urls: list[str] = Field(default_factory=list)
     # days after resolution during which a recurrence reopens the problem

@@ -104,6 +104,25 @@ def prepare_prefect(settings: Settings) -> None:
     ensure_wip_limits(None)
 
 
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def door_warnings(settings: Settings, api_url: str) -> list[str]:
+    """What the stack leaves open to anyone on the network, in sentences an operator can act on."""
+    from urllib.parse import urlparse
+
+    warnings = []
+    if settings.intake_host not in LOOPBACK and not settings.intake_token:
+        warnings.append(f"the intake listens on {settings.intake_host} without PROBLEMFLOW_INTAKE_TOKEN: "
+                        "set a token, or anyone who reaches it can post alerts")
+    api_host = urlparse(api_url).hostname or ""
+    if api_host not in LOOPBACK and not os.environ.get("PREFECT_SERVER_API_AUTH_STRING") \
+            and not os.environ.get("PREFECT_API_AUTH_STRING"):
+        warnings.append(f"the Prefect API at {api_host} has no PREFECT_SERVER_API_AUTH_STRING: anyone who reaches "
+                        "it can start and cancel runs (gate answers still need a one-time code)")
+    return warnings
+
+
 def print_banner(stack: Stack, deployments: list) -> None:
     from rich.console import Console
 
@@ -114,7 +133,22 @@ def print_banner(stack: Stack, deployments: list) -> None:
     console.print(f"  Intake         {stack.intake_url}  (API docs: {stack.intake_url}/docs)")
     console.print(f"  Deployments    {', '.join(sorted(d.name for d in deployments))}")
     console.print(f"  Data           {get_settings().database_url.split('@')[-1]}")
+    for warning in door_warnings(get_settings(), stack.api_url):
+        console.print(f"  [bold]warning[/bold]: {warning}", highlight=False)
     console.print("  Stop with Ctrl-C.")
+
+
+def _seed_people(settings: Settings) -> None:
+    """People named in PROBLEMFLOW_ROLES exist with those roles (they still enrol for codes)."""
+    from models.db import session_scope
+    from models.services import people
+
+    with session_scope() as db_session:
+        people.seed(db_session=db_session, roles=settings.roles)
+        unenrolled = [p.name for p in people.list(db_session=db_session) if p.roles and p.secret is None]
+    if unenrolled:
+        logger.warning("not enrolled for one-time codes, so they cannot answer gates yet: %s "
+                       "(problemflow people enroll NAME)", ", ".join(unenrolled))
 
 
 def up(*, prefect_port: int = 4200, intake_workers: int = 1, limit: int = 10) -> None:
@@ -125,6 +159,7 @@ def up(*, prefect_port: int = 4200, intake_workers: int = 1, limit: int = 10) ->
     settings.home.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     upgrade()
+    _seed_people(settings)
     external = os.environ.get("PREFECT_API_URL")
     api_url = external or f"http://127.0.0.1:{prefect_port}/api"
     stack = Stack(

@@ -20,6 +20,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# one key for every process the tests start, so a secret sealed here opens in a served flow
+os.environ.setdefault("PROBLEMFLOW_SECRET_KEY", "JYuHnvkHQukryKQeNv7dwLV5HlQwh4gTcNMRFZwUEGM=")
 
 BACKEND = os.environ.get("PROBLEMFLOW_TEST_DB", "sqlite")
 PG_SERVER = os.environ.get("PROBLEMFLOW_TEST_PG", "postgresql://postgres@127.0.0.1:5432")

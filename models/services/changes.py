@@ -98,15 +98,18 @@ def transition(
     return change
 
 
+def get_approval_by_key(*, db_session: Session, answer_key: Optional[str]) -> Optional[Approval]:
+    if answer_key is None:
+        return None
+    return db_session.scalar(select(Approval).where(Approval.answer_key == answer_key))
+
+
 def record_approval(*, db_session: Session, approval_in: ApprovalCreate) -> Approval:
     """Store one gate answer and its audit event; an answer key seen before
     returns the row stored the first time."""
-    if approval_in.answer_key is not None:
-        existing = db_session.scalar(
-            select(Approval).where(Approval.answer_key == approval_in.answer_key)
-        )
-        if existing is not None:
-            return existing
+    existing = get_approval_by_key(db_session=db_session, answer_key=approval_in.answer_key)
+    if existing is not None:
+        return existing
     approval = Approval(**approval_in.model_dump())
     db_session.add(approval)
     db_session.flush()
@@ -124,6 +127,8 @@ def record_approval(*, db_session: Session, approval_in: ApprovalCreate) -> Appr
         detail={
             "decision": approval.decision,
             "role": approval.role,
+            "reason": approval.reason,
+            "method": approval.method,
             "comment": approval.comment,
             "approval_id": approval.id,
         },

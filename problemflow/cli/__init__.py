@@ -31,6 +31,7 @@ COMMAND_MODULES = [
     "imports",
     "scan",
     "approvals",
+    "people",
     "report",
     "stack",
 ]

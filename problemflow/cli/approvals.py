@@ -19,6 +19,7 @@ def _factor(text: str) -> dict:
 def approve(
     run_id: str = typer.Argument(..., help="The waiting flow run's id (see `problemflow approvals`)"),
     approver: str = typer.Option(..., "--as", help="Who answers; must hold the gate's role"),
+    code: str = typer.Option(..., "--code", help="Your one-time code from your authenticator app (each counts once)"),
     reject: bool = typer.Option(False, "--reject", help="Reject (root cause: send back; change: reject)"),
     comment: str = typer.Option("", help="Comment stored with the decision"),
     root_cause: Optional[str] = typer.Option(None, help="Root-cause gate: what caused the incidents"),
@@ -37,8 +38,8 @@ def approve(
     action: Optional[list[str]] = typer.Option(None, "--action", help="Closure gate: follow-up action (repeat)"),
 ) -> None:
     """Answer the gate a problem run waits at, as the Prefect UI's Resume dialog does."""
-    from flows.gates import FORMS, ROLES, holds_role
-    from tasks.problem.waiting import gate_of, pause_key_of, resume
+    from flows.gates import FORMS, ROLES
+    from tasks.problem.waiting import gate_of, pause_key_of, people_who_may_answer, resume
 
     gate = gate_of(pause_key_of(run_id))
     if gate is None:
@@ -46,23 +47,23 @@ def approve(
     if gate == "root-cause":
         if not root_cause:
             raise ValueError("the root-cause gate needs --root-cause")
-        answer = {"approver": approver, "approve": not reject, "root_cause": root_cause, "whys": why or [],
+        answer = {"approver": approver, "code": code, "approve": not reject, "root_cause": root_cause, "whys": why or [],
                   "factors": [_factor(f) for f in factor or []], "analyst": analyst, "workaround": workaround,
                   "change_title": change_title, "implementation_plan": implementation_plan,
                   "backout_plan": backout_plan, "change_risk": risk, "needs_change_approval": needs_change_approval,
                   "comment": comment}
     elif gate == "change":
-        answer = {"approver": approver, "decision": "reject" if reject else "approve", "comment": comment,
+        answer = {"approver": approver, "code": code, "decision": "reject" if reject else "approve", "comment": comment,
                   "on_reject": on_reject}
     else:
-        answer = {"approver": approver, "closure_code": closure_code, "lessons": lessons, "actions": action or [],
+        answer = {"approver": approver, "code": code, "closure_code": closure_code, "lessons": lessons, "actions": action or [],
                   "comment": comment}
     form = FORMS[gate].model_validate(answer)  # a clear message before anything is sent
     resume(run_id, form.model_dump(mode="json"))
     typer.echo(f"answered the {gate} gate of run {run_id} as {approver}")
-    if not holds_role(approver, ROLES[gate]):
-        typer.echo(f"note: {approver} does not hold the role {ROLES[gate].value}; the run records a refusal "
-                   "and waits for a valid answer", err=True)
+    if approver.strip().lower() not in people_who_may_answer(ROLES[gate].value):
+        typer.echo(f"note: {approver} is not an enrolled, enabled person with the role {ROLES[gate].value}; "
+                   "the run records a refusal and waits for a valid answer", err=True)
 
 
 def approvals(as_json: bool = typer.Option(False, "--json", help="Print a JSON array")) -> None:

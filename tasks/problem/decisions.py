@@ -1,4 +1,4 @@
-"""Storing each answer given at a gate (approved, rejected, or refused for want of the role)."""
+"""Verifying and storing each answer given at a gate (approved, rejected, or refused with its reason)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,28 @@ from sqlalchemy.orm import Session
 
 from models.change import ApprovalCreate, ApprovalRead
 from models.enums import Decision, Role
-from models.services import changes, problems
+from models.services import changes, people, problems
+from models.settings import get_settings
 from tasks.problem.common import STEP_OPTIONS, logger, run_step
 
 
-def record_decision(*, db_session: Session, approval_in: ApprovalCreate) -> ApprovalRead:
-    """Store the answer once per answer key; sign off the root cause when approved."""
+def record_decision(*, db_session: Session, approval_in: ApprovalCreate, code: str) -> ApprovalRead:
+    """Store the answer once per answer key, refused unless the approver proves who they are
+    with a fresh one-time code and holds the gate's role; sign off the root cause when approved.
+    A replay of the same answer key returns the verdict stored the first time."""
+    existing = changes.get_approval_by_key(db_session=db_session, answer_key=approval_in.answer_key)
+    if existing is not None:
+        return ApprovalRead.model_validate(existing)
+    people.seed(db_session=db_session, roles=get_settings().roles)
+    reason = people.check_proof(db_session=db_session, name=approval_in.approver, code=code,
+                                role=str(approval_in.role))
+    if reason is not None:
+        approval_in = approval_in.model_copy(update={"decision": Decision.refused, "reason": reason})
+    approval_in = approval_in.model_copy(update={"method": "totp"})
     approval = changes.record_approval(db_session=db_session, approval_in=approval_in)
     if approval.decision == Decision.refused:
-        logger.warning("%s answered gate %s without the role %s; the run waits for a valid answer",
-                       approval.approver, approval.gate, approval.role)
+        logger.warning("an answer at gate %s in the name of %s was refused (%s); the run waits for a valid answer",
+                       approval.gate, approval.approver, approval.reason)
     if approval.gate == "root-cause" and approval.decision == Decision.approved and approval.problem_id:
         problem = problems.get_or_raise(db_session=db_session, problem_id=approval.problem_id)
         problems.sign_off_root_cause(db_session=db_session, problem=problem, manager=approval.approver)
@@ -33,13 +45,14 @@ def record_decision_task(
     decision: Decision,
     approver: str,
     role: Role,
+    code: str,
     comment: str,
     flow_run_id: str,
     answer_key: str,
     change_request_id: Optional[int] = None,
 ) -> ApprovalRead:
-    """Store one gate answer and its audit event."""
-    return run_step(record_decision, approval_in=ApprovalCreate(
+    """Verify one gate answer, and store it with its audit event."""
+    return run_step(record_decision, code=code, approval_in=ApprovalCreate(
         gate=gate, decision=decision, approver=approver, role=role, comment=comment,
         problem_id=problem_id, change_request_id=change_request_id, flow_run_id=flow_run_id,
         answer_key=answer_key,

@@ -49,8 +49,18 @@ def _waiting(run: Any, now: datetime) -> WaitingRun:
     return WaitingRun(
         flow_run_id=str(run.id), name=run.name, problem_id=params.get("problem_id"), gate=gate, pause_key=key,
         waiting_since=since, waiting_hours=(now - since).total_seconds() / 3600, role=role,
-        can_answer=get_settings().people_with(role) if role else [],
+        can_answer=people_who_may_answer(role) if role else [],
     )
+
+
+def people_who_may_answer(role: str) -> list[str]:
+    """The enabled, enrolled people holding ``role`` (``PROBLEMFLOW_ROLES`` seeds names and roles)."""
+    from models.db import session_scope
+    from models.services import people
+
+    with session_scope() as db_session:
+        people.seed(db_session=db_session, roles=get_settings().roles)
+        return people.holding(db_session=db_session, role=role)
 
 
 def waiting_runs(limit: int = 200) -> list[WaitingRun]:

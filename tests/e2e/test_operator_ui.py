@@ -13,6 +13,7 @@ import time
 import pytest
 from sqlalchemy import func, select
 
+from tests.approvers import Approvers
 from tests.e2e.ui import Select, Typed
 
 pytestmark = pytest.mark.sqlite_only
@@ -72,8 +73,10 @@ def test_operator_works_a_problem_in_the_prefect_ui(operator, clean_db, problemf
     wait_for_state(run_id, {"Suspended", "Paused"})
 
     # 3. gate 1: root-cause sign-off, asking for change approval
+    approvers = Approvers(clean_db, {"problem_manager": ["mia"], "change_approver": ["bob"]})
     operator.resume(run_id, {
         "Approver": "mia",
+        "Code": approvers.code("mia"),
         "Root Cause": "WAL archiving stalled and kept every segment",
         "Workaround": "Move old WAL segments to the archive volume",
         "Change Title": "Alert on archive lag and repair archive_command",
@@ -82,13 +85,15 @@ def test_operator_works_a_problem_in_the_prefect_ui(operator, clean_db, problemf
     wait_for_state(run_id, {"Suspended", "Paused"})
 
     # 4. gate 2: a change approver approves
-    operator.resume(run_id, {"Approver": "bob", "Decision": Select("approve"), "Comment": "Low risk"},
+    operator.resume(run_id, {"Approver": "bob", "Code": approvers.code("bob"), "Decision": Select("approve"),
+                             "Comment": "Low risk"},
                     name="change")
     wait_for_state(run_id, {"Suspended", "Paused"})
 
     # 5. gate 3: closure after the review
     operator.resume(run_id, {
         "Approver": "mia",
+        "Code": approvers.code("mia"),
         "Closure Code": Select("fix_applied"),
         "Lessons": "Watch archive lag, not only disk usage",
     }, name="closure")
@@ -103,9 +108,10 @@ def test_operator_works_a_problem_in_the_prefect_ui(operator, clean_db, problemf
         assert session.get(Incident, incident_id).state in (IncidentState.resolved, IncidentState.closed)
         known_error = session.scalars(select(KnownError)).one()
         assert known_error.problem_id == problem.id and "WAL" in known_error.root_cause
-        decisions = [(a.gate, a.decision, a.approver) for a in session.scalars(select(Approval).order_by(Approval.id))]
-        assert decisions == [("root-cause", "approved", "mia"), ("change", "approved", "bob"),
-                             ("closure", "approved", "mia")]
+        decisions = [(a.gate, a.decision, a.approver, a.method)
+                     for a in session.scalars(select(Approval).order_by(Approval.id))]
+        assert decisions == [("root-cause", "approved", "mia", "totp"), ("change", "approved", "bob", "totp"),
+                             ("closure", "approved", "mia", "totp")]
         assert session.scalar(select(func.count()).select_from(Review)) == 1
         number = problem.number
 

@@ -15,6 +15,7 @@ from models.enums import ChangeState, ClosureCode, Decision, IncidentState, Know
 from models.kedb import KnownError, Workaround
 from models.problem import Problem, ProblemTask
 from models.review import Review
+from tests.approvers import Approvers
 from tests.flows.problem_runs import (ROLES, Server, artifacts, deployment_id, read_run, resume, serving_env, start_run, task_runs,
                                       wait_at_gate, wait_for)
 from tests.tasks.problem.conftest import make_problem
@@ -37,6 +38,12 @@ STEPS = ("identify", "analyse", "root-cause", "plan", "workaround", "known-error
 
 
 @pytest.fixture
+def approvers(clean_db) -> Approvers:
+    """pat, cab-alex and cab-sam, enrolled, with their authenticator apps."""
+    return Approvers(clean_db, ROLES)
+
+
+@pytest.fixture
 def server(prefect_server, clean_db, tmp_path):
     served = Server(serving_env(tmp_path, clean_db), tmp_path / "serve.log").start()
     yield served
@@ -48,17 +55,19 @@ def _counts(session) -> dict[str, int]:
             for model in (Problem, KnownError, Workaround, ChangeRequest, Review, ProblemTask)}
 
 
-def test_whole_flow_with_every_gate_answered_through_the_api(prefect_server, server, clean_db, tmp_path):
+def test_whole_flow_with_every_gate_answered_through_the_api(prefect_server, server, clean_db, tmp_path, approvers,
+                                                             tmp_path_factory):
     with session_scope(clean_db) as s:
         problem_id = make_problem(s, count=4, impact=Level.high)
     run_id = start_run(prefect_server, {"problem_id": problem_id})
 
     wait_at_gate(prefect_server, run_id, "root-cause-")
-    resume(prefect_server, run_id, ROOT_CAUSE)
+    resume(prefect_server, run_id, {**ROOT_CAUSE, "code": approvers.code("pat")})
     wait_at_gate(prefect_server, run_id, "change-")
-    resume(prefect_server, run_id, {"approver": "cab-alex", "decision": "approve", "comment": "tested in staging"})
+    resume(prefect_server, run_id, {"approver": "cab-alex", "code": approvers.code("cab-alex"), "decision": "approve",
+                                    "comment": "tested in staging"})
     wait_at_gate(prefect_server, run_id, "closure-")
-    resume(prefect_server, run_id, {"approver": "pat", "closure_code": "fix_applied",
+    resume(prefect_server, run_id, {"approver": "pat", "code": approvers.code("pat"), "closure_code": "fix_applied",
                                     "lessons": "Size pools from load tests", "actions": ["add a {{ 7*7 }} load test"]})
     run = wait_for(prefect_server, run_id, lambda r: r["state"]["type"] == "COMPLETED", "completion")
     assert run["state"]["type"] == "COMPLETED"
@@ -74,9 +83,11 @@ def test_whole_flow_with_every_gate_answered_through_the_api(prefect_server, ser
         assert known_error.signature["services"] == ["checkout"]
         change = s.scalar(select(ChangeRequest))
         assert change.state == ChangeState.implemented and change.needs_approval
-        decisions = [(a.gate, a.decision, a.approver) for a in s.scalars(select(Approval).order_by(Approval.id))]
-        assert decisions == [("root-cause", Decision.approved, "pat"), ("change", Decision.approved, "cab-alex"),
-                             ("closure", Decision.approved, "pat")]
+        decisions = [(a.gate, a.decision, a.approver, a.method)
+                     for a in s.scalars(select(Approval).order_by(Approval.id))]
+        assert decisions == [("root-cause", Decision.approved, "pat", "totp"),
+                             ("change", Decision.approved, "cab-alex", "totp"),
+                             ("closure", Decision.approved, "pat", "totp")]
         assert _counts(s) == {"Problem": 1, "KnownError": 1, "Workaround": 1, "ChangeRequest": 1, "Review": 1,
                               "ProblemTask": 6}
         review = s.scalar(select(Review))
@@ -97,27 +108,61 @@ def test_whole_flow_with_every_gate_answered_through_the_api(prefect_server, ser
     assert {"prb0000001-kickoff", "prb0000001-known-error", "prb0000001-change-request", "prb0000001-review",
             "prb0000001-incident-log"} <= keys
 
+    # the approvers' secrets are nowhere: not in Prefect's database, the logs, the documents, our files
+    searched = 0
+    for path in tmp_path_factory.getbasetemp().rglob("*"):
+        if path.is_file() and path.stat().st_size < 500_000_000:
+            data = path.read_bytes()
+            searched += 1
+            for name, secret in approvers.secrets.items():
+                assert secret.encode() not in data, f"{name}'s secret is in {path}"
+    assert searched > 10
 
-def test_an_approver_without_the_role_is_refused_and_the_run_keeps_waiting(prefect_server, server, clean_db,
-                                                                          monkeypatch):
+
+def test_answers_nobody_can_vouch_for_are_refused_and_the_run_keeps_waiting(prefect_server, server, clean_db,
+                                                                             monkeypatch, approvers):
+    """An attacker with full access to Prefect's API: a stranger's name, a real approver's name
+    with a wrong code (written ahead through the flow run input API), someone without the role,
+    and a code copied from a stored answer. Each is refused with its reason; the run waits at the
+    same gate and no step after it runs."""
     import json
     import threading
     from http.server import BaseHTTPRequestHandler, HTTPServer
 
+    from tests.flows.problem_runs import api
+
     with session_scope(clean_db) as s:
         problem_id = make_problem(s, count=2)
     run_id = start_run(prefect_server, {"problem_id": problem_id})
-    first = wait_at_gate(prefect_server, run_id, "root-cause-")
-    resume(prefect_server, run_id, {**ROOT_CAUSE, "approver": "mallory"})
-    second = wait_at_gate(prefect_server, run_id, "root-cause-")
-    assert (first, second) == ("root-cause-1r1-1", "root-cause-1r1-2")
+    assert wait_at_gate(prefect_server, run_id, "root-cause-") == "root-cause-1r1-1"
+    # written ahead for the gate's next key: the run will read it without stopping
+    ahead = {**ROOT_CAUSE, "code": "000000" if approvers.code("pat") != "000000" else "111111"}
+    api(prefect_server, "POST", f"/flow_runs/{run_id}/input",
+        json={"key": "suspended-root-cause-1r1-2-response", "value": json.dumps(ahead)})
+    resume(prefect_server, run_id, {**ROOT_CAUSE, "approver": "mallory", "code": "123456"})
+    assert wait_at_gate(prefect_server, run_id, "root-cause-1r1-3") == "root-cause-1r1-3"
+    resume(prefect_server, run_id, {**ROOT_CAUSE, "approver": "cab-alex", "code": approvers.code("cab-alex")})
+    assert wait_at_gate(prefect_server, run_id, "root-cause-1r1-4") == "root-cause-1r1-4"
+    # pat sends the analysis back; the attacker copies pat's stored answer and signs it off
+    resume(prefect_server, run_id, {**ROOT_CAUSE, "approve": False, "code": approvers.code("pat")})
+    assert wait_at_gate(prefect_server, run_id, "root-cause-1r2-") == "root-cause-1r2-1"
+    stored = api(prefect_server, "POST", f"/flow_runs/{run_id}/input/filter",
+                 json={"prefix": "suspended-root-cause-1r1-4-response", "limit": 1})
+    copied = {**json.loads(stored[0]["value"]), "approve": True}
+    resume(prefect_server, run_id, copied)
+    assert wait_at_gate(prefect_server, run_id, "root-cause-1r2-2") == "root-cause-1r2-2"
+
     with session_scope(clean_db) as s:
-        refused = s.scalars(select(Approval)).all()
-        assert [(a.approver, a.decision) for a in refused] == [("mallory", Decision.refused)]
+        answers = [(a.approver, str(a.decision), a.reason) for a in s.scalars(select(Approval).order_by(Approval.id))]
+        assert answers == [("mallory", "refused", "no such person"), ("pat", "refused", "wrong code"),
+                           ("cab-alex", "refused", "no role"), ("pat", "rejected", None),
+                           ("pat", "refused", "reused code")]
         assert s.get(Problem, problem_id).analysis.signed_off_by is None
-        assert s.scalar(select(func.count()).select_from(AuditEvent).where(
-            AuditEvent.action == "approval:root-cause")) == 1
+        trail = s.scalars(select(AuditEvent).where(AuditEvent.action == "approval:root-cause")).all()
+        assert [e.detail["reason"] for e in trail] == [a[2] for a in answers]
     assert read_run(prefect_server, run_id)["state"]["type"] == "PAUSED"
+    ran = {t["name"].rsplit("-", 1)[0] for t in task_runs(prefect_server, run_id)}
+    assert not ran & {"plan", "workaround", "known-error", "raise-change", "resolve"}, ran
 
     # the waiting gate is listed and, past the reminder setting, reminded (log and channels)
     from flows.reminders import ReminderRun, approval_reminders
@@ -152,7 +197,7 @@ def test_an_approver_without_the_role_is_refused_and_the_run_keeps_waiting(prefe
     assert len(received) == len(reminded)  # one message per waiting run
 
 
-def test_serving_killed_at_a_gate_resumes_without_repeating_a_step(prefect_server, clean_db, tmp_path):
+def test_serving_killed_at_a_gate_resumes_without_repeating_a_step(prefect_server, clean_db, tmp_path, approvers):
     with session_scope(clean_db) as s:
         problem_id = make_problem(s, count=3)
     env = serving_env(tmp_path, clean_db)
@@ -160,13 +205,14 @@ def test_serving_killed_at_a_gate_resumes_without_repeating_a_step(prefect_serve
     try:
         run_id = start_run(prefect_server, {"problem_id": problem_id})
         wait_at_gate(prefect_server, run_id, "root-cause-")
-        resume(prefect_server, run_id, ROOT_CAUSE)   # small fix: no change approval
+        resume(prefect_server, run_id, {**ROOT_CAUSE, "code": approvers.code("pat")})  # small fix: no change approval
         wait_at_gate(prefect_server, run_id, "closure-")
         import time
 
         time.sleep(2)  # let the suspended run's process exit
         served.kill()
-        resume(prefect_server, run_id, {"approver": "pat", "closure_code": "fix_applied", "lessons": "pools"})
+        resume(prefect_server, run_id, {"approver": "pat", "code": approvers.code("pat"), "closure_code": "fix_applied",
+                                        "lessons": "pools"})
         assert read_run(prefect_server, run_id)["state"]["type"] != "COMPLETED"
         served = Server(env, tmp_path / "serve.log").start()
         wait_for(prefect_server, run_id, lambda r: r["state"]["type"] == "COMPLETED", "completion", timeout=180)
@@ -187,7 +233,8 @@ def test_serving_killed_at_a_gate_resumes_without_repeating_a_step(prefect_serve
         assert plans == 1
 
 
-def test_cli_runs_lists_and_answers_gates_including_a_rejected_change(prefect_server, server, clean_db, tmp_path):
+def test_cli_runs_lists_and_answers_gates_including_a_rejected_change(prefect_server, server, clean_db, tmp_path,
+                                                                     approvers):
     import json
     import subprocess
     import sys
@@ -213,15 +260,17 @@ def test_cli_runs_lists_and_answers_gates_including_a_rejected_change(prefect_se
         (problem_id, "root-cause", ["pat"])]
     root_cause = ["--as", "pat", "--root-cause", "Pool too small", "--why", "timeouts", "--factor",
                   "technology:fixed pool", "--workaround", "restart pods"]
-    cli("approve", run_id, *root_cause)
+    cli("approve", run_id, *root_cause, "--code", approvers.code("pat"))
     wait_at_gate(prefect_server, run_id, "change-1r1-")
-    cli("approve", run_id, "--as", "cab-sam", "--reject", "--comment", "no back-out plan")
+    cli("approve", run_id, "--as", "cab-sam", "--code", approvers.code("cab-sam"), "--reject",
+        "--comment", "no back-out plan")
     wait_at_gate(prefect_server, run_id, "root-cause-2r1-")
-    cli("approve", run_id, *root_cause, "--backout-plan", "roll back to v41")
+    cli("approve", run_id, *root_cause, "--backout-plan", "roll back to v41", "--code", approvers.code("pat"))
     wait_at_gate(prefect_server, run_id, "change-2r1-")
-    cli("approve", run_id, "--as", "cab-alex")
+    cli("approve", run_id, "--as", "cab-alex", "--code", approvers.code("cab-alex"))
     wait_at_gate(prefect_server, run_id, "closure-")
-    cli("approve", run_id, "--as", "pat", "--lessons", "always write a back-out plan", "--action", "template")
+    cli("approve", run_id, "--as", "pat", "--code", approvers.code("pat"), "--lessons", "always write a back-out plan",
+        "--action", "template")
     wait_for(prefect_server, run_id, lambda r: r["state"]["type"] == "COMPLETED", "completion")
 
     with session_scope(clean_db) as s:
@@ -229,7 +278,8 @@ def test_cli_runs_lists_and_answers_gates_including_a_rejected_change(prefect_se
         assert [(c.attempt, c.state) for c in changes] == [(1, ChangeState.rejected), (2, ChangeState.implemented)]
         assert changes[1].backout_plan == "roll back to v41"
         problem = s.get(Problem, problem_id)
-        assert problem.state == ProblemState.closed and problem.closure_code == ClosureCode.fix_applied
+        answers = [(a.gate, str(a.decision), a.approver, a.reason) for a in s.scalars(select(Approval).order_by(Approval.id))]
+        assert problem.state == ProblemState.closed and problem.closure_code == ClosureCode.fix_applied, answers
         assert s.scalar(select(func.count()).select_from(KnownError)) == 1
         decisions = [(a.gate, str(a.decision)) for a in s.scalars(select(Approval).order_by(Approval.id))]
     assert decisions == [("root-cause", "approved"), ("change", "rejected"), ("root-cause", "approved"),
@@ -271,7 +321,7 @@ def test_problem_opened_event_starts_a_run_for_that_problem(prefect_server, serv
         assert s.get(Problem, problem_id).state == ProblemState.root_cause_analysis
 
 
-def test_problem_run_without_a_served_deployment_runs_in_process(prefect_server, clean_db, tmp_path):
+def test_problem_run_without_a_served_deployment_runs_in_process(prefect_server, clean_db, tmp_path, approvers):
     """`problemflow problem run` falls back to this process and says so; its gates
     wait in the process and are answered with `problemflow approve`."""
     import subprocess
@@ -302,7 +352,8 @@ def test_problem_run_without_a_served_deployment_runs_in_process(prefect_server,
         for prefix, answer in (("root-cause-", ["--as", "pat", "--root-cause", "pool too small"]),
                                ("closure-", ["--as", "pat", "--lessons", "load tests"])):
             wait_at_gate(prefect_server, run_id, prefix)
-            done = subprocess.run([exe, "approve", run_id, *answer], env=env, capture_output=True, text=True)
+            done = subprocess.run([exe, "approve", run_id, *answer, "--code", approvers.code("pat")], env=env,
+                                  capture_output=True, text=True)
             assert done.returncode == 0, done.stderr
         out, _ = runner.communicate(timeout=120)
     finally:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, func, select, text
 
+from tests.approvers import Approvers
 from tests.conftest import BACKEND, PG_SERVER
 from tests.flows.problem_runs import api, read_run, resume, wait_at_gate
 
@@ -24,6 +25,7 @@ pytestmark = pytest.mark.skipif(BACKEND != "postgresql", reason="scale-out runs 
 EXECUTABLE = Path(sys.executable).parent
 POOL = "problemflow-test"
 SERVICES = ["orders-db", "billing-api", "search"]
+ROLES = {"problem_manager": ["mia", "ann", "kim"], "change_approver": ["bob"]}
 
 
 @pytest.fixture
@@ -72,6 +74,7 @@ def seed_recurring_incidents(db_url: str) -> None:
 
 
 def test_two_workers_burst_no_duplicates(prefect_on_postgres, clean_db, tmp_path):
+    approvers = Approvers(clean_db, ROLES)
     from models import Approval, KnownError, Problem, ProblemIncident, Review
     from models.db import session_scope
 
@@ -82,7 +85,7 @@ def test_two_workers_burst_no_duplicates(prefect_on_postgres, clean_db, tmp_path
         PREFECT_API_URL=api_url,
         PROBLEMFLOW_DATABASE_URL=clean_db,
         PROBLEMFLOW_HOME=str(home),
-        PROBLEMFLOW_ROLES=json.dumps({"problem_manager": ["mia"], "change_approver": ["bob"]}),
+        PROBLEMFLOW_ROLES=json.dumps(ROLES),
         PREFECT_LOCAL_STORAGE_PATH=str(tmp_path / "results"),  # shared by both workers
         PREFECT_WORKER_QUERY_SECONDS="1",
         PREFECT_WORKER_PREFETCH_SECONDS="5",
@@ -113,13 +116,17 @@ def test_two_workers_burst_no_duplicates(prefect_on_postgres, clean_db, tmp_path
         problem_runs = wait_for_problem_runs(api_url, expected=len(SERVICES))
         for run_id in problem_runs:
             wait_at_gate(api_url, run_id, "root-cause", timeout=240)
-        for run_id in problem_runs:
-            resume(api_url, run_id, {"approver": "mia", "root_cause": "log rotation disabled by a config change",
+        # one problem manager per run: a person's codes count once each, in order
+        managers = dict(zip(problem_runs, ROLES["problem_manager"]))
+        for run_id, name in managers.items():
+            resume(api_url, run_id, {"approver": name, "code": approvers.code(name),
+                                     "root_cause": "log rotation disabled by a config change",
                                      "workaround": "truncate rotated logs"})
         for run_id in problem_runs:
             wait_at_gate(api_url, run_id, "closure", timeout=240)
-        for run_id in problem_runs:
-            resume(api_url, run_id, {"approver": "mia", "closure_code": "fix_applied", "lessons": "review configs"})
+        for run_id, name in managers.items():
+            resume(api_url, run_id, {"approver": name, "code": approvers.code(name), "closure_code": "fix_applied",
+                                     "lessons": "review configs"})
         for run_id in problem_runs:
             assert wait_for_final(api_url, run_id)["state"]["type"] == "COMPLETED"
     finally:

@@ -21,6 +21,7 @@ from models.review import Review
 from tasks.problem.analyse import analyse_task, root_cause_task
 from tasks.problem.change import ChangeSpec, implement_task, raise_change_task
 from tasks.problem.decisions import record_decision_task
+from tests.approvers import Approvers
 from tasks.problem.identify import identify_task, open_problem_task
 from tasks.problem.known_error import known_error_task
 from tasks.problem.plan import plan_task
@@ -70,9 +71,11 @@ def test_each_step_retried_after_a_transient_failure_writes_once(prefect_server,
     analyse_task.with_options(**fast)(problem_id)
     root_cause_task.with_options(**fast)(problem_id, RootCauseIn(
         root_cause="Pool too small", factors=[FactorIn(category="technology", description="pool")]), answer_key="1")
-    record_decision_task.with_options(**fast)(
-        problem_id=problem_id, gate="root-cause", decision=Decision.approved, approver="pat",
+    code = Approvers(clean_db, {"problem_manager": ["pat"]}).code("pat")
+    approval = record_decision_task.with_options(**fast)(
+        problem_id=problem_id, gate="root-cause", decision=Decision.approved, approver="pat", code=code,
         role=Role.problem_manager, comment="", flow_run_id="run-test", answer_key="run-test:root-cause-1r1-1")
+    assert approval.decision == Decision.approved  # the code, not used up by the failed first try, counted
     plan_task.with_options(**fast)(problem_id, [], True)
     workaround_task.with_options(**fast)(problem_id, "Restart the pods")
     known_error_task.with_options(**fast)(problem_id, "Restart the pods")
