@@ -98,13 +98,13 @@ def main() -> int:
 
     from sqlalchemy import select
 
-    from models.db import session_scope, upgrade
-    from models.incident import Incident
-    from models.recurrence import RecurrenceGroup, RecurrenceMember
-    from tasks.recurrence import ScanConfig, run_scan
-    from tasks.recurrence.core import group
-    from tasks.recurrence.store import load_frame
-    from tasks.servicenow import import_export
+    from problemflow.models.db import session_scope, upgrade
+    from problemflow.models.incident import Incident
+    from problemflow.models.recurrence import RecurrenceGroup, RecurrenceMember
+    from problemflow.tasks.recurrence import ScanConfig, run_scan
+    from problemflow.tasks.recurrence.core import group
+    from problemflow.tasks.recurrence.store import load_frame
+    from problemflow.tasks.servicenow import import_export
 
     upgrade(url)
     started = time.perf_counter()

@@ -98,10 +98,10 @@ def main() -> None:
 
     from sqlalchemy import insert
 
-    from models.db import session_scope, upgrade
-    from models.kedb import KnownError
-    from tasks.kedb_index import get_index
-    from tasks.kedb_match import search, search_brute_force
+    from problemflow.models.db import session_scope, upgrade
+    from problemflow.models.kedb import KnownError
+    from problemflow.tasks.kedb.index import get_index
+    from problemflow.tasks.kedb.match import search, search_brute_force
 
     rng = random.Random(args.seed)
     upgrade(url)

@@ -90,12 +90,12 @@ def run_bench(runs: int, settle: float) -> None:
     from prefect.flow_engine import run_flow
     from prefect.input.actions import create_flow_run_input
 
-    from flows.problem_management import problem_management
-    from models.db import session_scope, upgrade
-    from models.enums import IncidentSource, Level
-    from models.incident import IncidentCreate
-    from models.problem import ProblemCreate
-    from models.services import incidents, problems
+    from problemflow.flows.problem_management import problem_management
+    from problemflow.models.db import session_scope, upgrade
+    from problemflow.models.enums import IncidentSource, Level
+    from problemflow.models.incident import IncidentCreate
+    from problemflow.models.problem import ProblemCreate
+    from problemflow.models.services import incidents, problems
 
     upgrade()
     sources = list(IncidentSource)

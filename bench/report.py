@@ -39,9 +39,9 @@ def prepare(url: str, log: Path) -> float:
     """Migrate, and import the log unless it is there already; returns import seconds."""
     from sqlalchemy import func, select
 
-    from models.db import session_scope, upgrade
-    from models.incident import Incident
-    from tasks.servicenow import import_export
+    from problemflow.models.db import session_scope, upgrade
+    from problemflow.models.incident import Incident
+    from problemflow.tasks.servicenow import import_export
 
     upgrade(url)
     with session_scope(url) as db_session:
@@ -56,8 +56,8 @@ def prepare(url: str, log: Path) -> float:
 def baseline(url: str) -> tuple[float, int]:
     from sqlalchemy import select
 
-    from models.db import get_engine
-    from models.incident import Incident
+    from problemflow.models.db import get_engine
+    from problemflow.models.incident import Incident
 
     started = time.perf_counter()
     with get_engine(url).connect() as connection:
@@ -66,8 +66,8 @@ def baseline(url: str) -> tuple[float, int]:
 
 
 def kpis(url: str):
-    from models.db import session_scope
-    from tasks.kpi import Period, compute_report
+    from problemflow.models.db import session_scope
+    from problemflow.tasks.reporting.kpi import Period, compute_report
 
     started = time.perf_counter()
     with session_scope(url) as db_session:
@@ -76,7 +76,7 @@ def kpis(url: str):
 
 
 def full_report(url: str, out: Path) -> tuple[float, int]:
-    from tasks.kpi.render import write_report
+    from problemflow.tasks.reporting.kpi.render import write_report
 
     started = time.perf_counter()
     _, report = kpis(url)

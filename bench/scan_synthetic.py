@@ -31,7 +31,7 @@ def peak_mb() -> float:
 
 
 def frame_of(data, config, positions=None):
-    from tasks.recurrence.features import build_frame
+    from problemflow.tasks.recurrence.features import build_frame
 
     if positions is None:
         return build_frame(ids=data.ids, times=data.times, columns=data.columns, texts=data.texts,
@@ -47,7 +47,7 @@ def frame_of(data, config, positions=None):
 
 def exact_key(data) -> "np.ndarray":
     """Baseline: one group per exact (category, subcategory, symptom)."""
-    from tasks.recurrence.features import Encoder
+    from problemflow.tasks.recurrence.features import Encoder
 
     keys = [f"{c}|{s}|{y}" for c, s, y in zip(data.columns["category"], data.columns["subcategory"], data.columns["symptom"])]
     return Encoder().encode(keys)
@@ -57,8 +57,8 @@ def core(size: int) -> dict:
     import numpy as np
 
     from bench.synthetic import generate, pair_scores
-    from tasks.recurrence.config import ScanConfig
-    from tasks.recurrence.core import group
+    from problemflow.tasks.recurrence.config import ScanConfig
+    from problemflow.tasks.recurrence.core import group
 
     data = generate(size)
     before = peak_mb()
@@ -85,8 +85,8 @@ def incremental(size: int, new: int) -> dict:
     import numpy as np
 
     from bench.synthetic import generate
-    from tasks.recurrence.config import ScanConfig
-    from tasks.recurrence.core import group
+    from problemflow.tasks.recurrence.config import ScanConfig
+    from problemflow.tasks.recurrence.core import group
 
     data = generate(size + new)
     config = ScanConfig()
@@ -110,8 +110,8 @@ def brute(sample: int) -> dict:
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     from bench.synthetic import generate
-    from tasks.recurrence.config import ScanConfig
-    from tasks.recurrence.core import group
+    from problemflow.tasks.recurrence.config import ScanConfig
+    from problemflow.tasks.recurrence.core import group
 
     data = generate(sample)
     config = ScanConfig()
@@ -138,10 +138,10 @@ def database(size: int, new: int) -> dict:
     from sqlalchemy import insert
 
     from bench.synthetic import generate
-    from models.base import utcnow
-    from models.db import session_scope, upgrade
-    from models.incident import Incident
-    from tasks.recurrence import ScanConfig, run_scan
+    from problemflow.models.base import utcnow
+    from problemflow.models.db import session_scope, upgrade
+    from problemflow.models.incident import Incident
+    from problemflow.tasks.recurrence import ScanConfig, run_scan
 
     home = Path(tempfile.mkdtemp(prefix="problemflow-bench-"))
     url = f"sqlite:///{home / 'bench.db'}"
@@ -186,11 +186,11 @@ def database(size: int, new: int) -> dict:
 
 def import_log(sample: int) -> dict:
     """The shared ServiceNow log through the bulk import, against one ORM object at a time on a sample."""
-    from models.db import session_scope, upgrade
-    from models.incident import IncidentCreate
-    from models.services import incidents
-    from tasks.servicenow import import_export
-    from tasks.servicenow.parse import read_export
+    from problemflow.models.db import session_scope, upgrade
+    from problemflow.models.incident import IncidentCreate
+    from problemflow.models.services import incidents
+    from problemflow.tasks.servicenow import import_export
+    from problemflow.tasks.servicenow.parse import read_export
 
     home = Path(tempfile.mkdtemp(prefix="problemflow-import-"))
     url = f"sqlite:///{home / 'import.db'}"

@@ -48,8 +48,8 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=20_000)
     args = parser.parse_args()
 
-    from models.incident import IncidentCreate
-    from tasks.incident import get_rules, triage
+    from problemflow.models.incident import IncidentCreate
+    from problemflow.tasks.incident import get_rules, triage
 
     get_rules()
     incidents = [IncidentCreate.model_validate(i) for i in INPUTS]

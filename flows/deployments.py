@@ -23,9 +23,9 @@ def all_deployments() -> list:
     import importlib
     import pkgutil
 
-    import flows
+    from problemflow import flows
 
     for module in pkgutil.iter_modules(flows.__path__):
         if module.name not in {"deployments"}:
-            importlib.import_module(f"flows.{module.name}")
+            importlib.import_module(f"problemflow.flows.{module.name}")
     return [d for factory in REGISTRY for d in factory()]

@@ -20,10 +20,10 @@ from prefect import flow_runs, runtime
 from prefect.input import RunInput
 from pydantic import BaseModel, Field
 
-from models.enums import Decision, Role
-from models.settings import get_settings
-from tasks.problem.decisions import record_decision_task
-from tasks.problem.waiting import GATES, gate_of  # noqa: F401  (gate_of: keys are <gate>-<round>-<try>)
+from problemflow.models.enums import Decision, Role
+from problemflow.models.settings import get_settings
+from problemflow.tasks.problem.decisions import record_decision_task
+from problemflow.tasks.problem.waiting import GATES, gate_of  # noqa: F401  (gate_of: keys are <gate>-<round>-<try>)
 
 F = TypeVar("F", bound=RunInput)
 

@@ -9,14 +9,14 @@ from prefect import flow, runtime
 from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
 from pydantic import BaseModel, ConfigDict, Field
 
-from flows.deployments import register
-from models.enums import IncidentSource, Level, Priority
-from models.incident import IncidentCreate, IncidentRead
-from tasks.incident import categorize_task, identify_task, prioritize_task, respond_task
-from tasks.incident.identify import record_task
-from tasks.incident.respond import ESCALATED_EVENT, ResponseOutcome
-from tasks.incident.summary import ResponseSummary, publish_summary_task, summarize_task
-from tasks.notify import notify
+from problemflow.flows.deployments import register
+from problemflow.models.enums import IncidentSource, Level, Priority
+from problemflow.models.incident import IncidentCreate, IncidentRead
+from problemflow.tasks.incident import categorize_task, identify_task, prioritize_task, respond_task
+from problemflow.tasks.incident.identify import record_task
+from problemflow.tasks.incident.respond import ESCALATED_EVENT, ResponseOutcome
+from problemflow.tasks.incident.summary import ResponseSummary, publish_summary_task, summarize_task
+from problemflow.tasks.common.notify import notify
 
 notify_once = notify.with_options(persist_result=True)
 

@@ -13,20 +13,20 @@ from prefect import flow, runtime
 from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
 from pydantic import BaseModel, Field, model_validator
 
-from flows import gates
-from flows.deployments import register
-from models.enums import Level
-from models.problem import FactorIn, ProblemCreate, ProblemTaskCreate, RootCauseIn
-from tasks.problem.analyse import analyse_task, root_cause_task
-from tasks.problem.change import ChangeSpec, conclude_approval_task, implement_task, raise_change_task
-from tasks.problem.dossier import documents_task, gate_brief_task
-from tasks.problem.identify import identify_task, open_problem_task
-from tasks.problem.known_error import known_error_task
-from tasks.problem.notices import announce_task
-from tasks.problem.plan import plan_task
-from tasks.problem.resolve import resolve_task
-from tasks.problem.review import Closure, review_task
-from tasks.problem.workaround import workaround_task
+from problemflow.flows import gates
+from problemflow.flows.deployments import register
+from problemflow.models.enums import Level
+from problemflow.models.problem import FactorIn, ProblemCreate, ProblemTaskCreate, RootCauseIn
+from problemflow.tasks.problem.analyse import analyse_task, root_cause_task
+from problemflow.tasks.problem.change import ChangeSpec, conclude_approval_task, implement_task, raise_change_task
+from problemflow.tasks.problem.dossier import documents_task, gate_brief_task
+from problemflow.tasks.problem.identify import identify_task, open_problem_task
+from problemflow.tasks.problem.known_error import known_error_task
+from problemflow.tasks.problem.notices import announce_task
+from problemflow.tasks.problem.plan import plan_task
+from problemflow.tasks.problem.resolve import resolve_task
+from problemflow.tasks.problem.review import Closure, review_task
+from problemflow.tasks.problem.workaround import workaround_task
 
 DEPLOYMENT = "problem-management"
 OPENED_EVENT = "problemflow.problem.opened"

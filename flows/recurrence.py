@@ -15,9 +15,9 @@ from typing import Literal, Optional
 from prefect import flow
 from pydantic import BaseModel, Field
 
-from flows.deployments import register
-from tasks.recurrence import ScanResult
-from tasks.recurrence.run import announce_task, digest_task, scan_task
+from problemflow.flows.deployments import register
+from problemflow.tasks.recurrence import ScanResult
+from problemflow.tasks.recurrence.run import announce_task, digest_task, scan_task
 
 DEPLOYMENT = "recurrence-scan"
 
@@ -54,7 +54,7 @@ def recurrence_scan(params: ScanParameters = ScanParameters()) -> ScanResult:
 @register
 def deployments() -> list:
     """``recurrence-scan``, incremental, every ``PROBLEMFLOW_RECURRENCE_SCAN_MINUTES`` (15)."""
-    from models.settings import get_settings
+    from problemflow.models.settings import get_settings
 
     minutes = get_settings().recurrence_scan_minutes
     return [

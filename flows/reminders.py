@@ -5,9 +5,9 @@ from __future__ import annotations
 from prefect import flow
 from pydantic import BaseModel, Field
 
-from flows.deployments import register
-from tasks.problem.reminders import remind_task
-from tasks.problem.waiting import WaitingRun
+from problemflow.flows.deployments import register
+from problemflow.tasks.problem.reminders import remind_task
+from problemflow.tasks.problem.waiting import WaitingRun
 
 DEPLOYMENT = "approval-reminders"
 

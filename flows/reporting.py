@@ -13,12 +13,12 @@ from typing import Optional
 from prefect import flow
 from pydantic import BaseModel, Field
 
-from flows.deployments import register
-from tasks.board import build_board_task, publish_board_task
-from tasks.kpi.publish import publish_report_task, report_dir, write_report_task
-from tasks.kpi.render import ReportFiles
-from tasks.kpi.report import compute_report_task
-from tasks.kpi.schemas import Period, Scope
+from problemflow.flows.deployments import register
+from problemflow.tasks.reporting.board import build_board_task, publish_board_task
+from problemflow.tasks.reporting.kpi.publish import publish_report_task, report_dir, write_report_task
+from problemflow.tasks.reporting.kpi.render import ReportFiles
+from problemflow.tasks.reporting.kpi.report import compute_report_task
+from problemflow.tasks.reporting.kpi.schemas import Period, Scope
 
 KPI_DEPLOYMENT = "kpi-report-weekly"
 BOARD_DEPLOYMENT = "kanban-board"

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from prefect import flow
 
-from flows.deployments import register
-from tasks.sla import SlaBreach, watch_task
+from problemflow.flows.deployments import register
+from problemflow.tasks.incident.sla import SlaBreach, watch_task
 
 DEPLOYMENT = "sla-watch"
 

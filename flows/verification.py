@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from prefect import flow
 
-from flows.deployments import register
-from tasks.notify import notify
-from tasks.problem.verify import Verification, due_task, reopen_notice, verify_task
+from problemflow.flows.deployments import register
+from problemflow.tasks.common.notify import notify
+from problemflow.tasks.problem.verify import Verification, due_task, reopen_notice, verify_task
 
 DEPLOYMENT = "fix-verification"
 INTERVAL_SECONDS = 3600

@@ -1,21 +1,21 @@
 """What problemflow stores, how it is validated, and the rules on its states."""
 
-from models.alert import AlertEvent
-from models.audit import AuditEvent
-from models.base import Base
-from models.change import Approval, ChangeRequest
-from models.incident import Incident
-from models.kedb import KnownError, KnownErrorIncident, Workaround
-from models.person import Person
-from models.problem import (
+from problemflow.models.alert import AlertEvent
+from problemflow.models.audit import AuditEvent
+from problemflow.models.base import Base
+from problemflow.models.change import Approval, ChangeRequest
+from problemflow.models.incident import Incident
+from problemflow.models.kedb import KnownError, KnownErrorIncident, Workaround
+from problemflow.models.person import Person
+from problemflow.models.problem import (
     ContributingFactor,
     Problem,
     ProblemIncident,
     ProblemTask,
     RootCauseAnalysis,
 )
-from models.recurrence import RecurrenceGroup, RecurrenceMember, ScanRun
-from models.review import Review
+from problemflow.models.recurrence import RecurrenceGroup, RecurrenceMember, ScanRun
+from problemflow.models.review import Review
 
 __all__ = [
     "AlertEvent",

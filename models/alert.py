@@ -10,9 +10,10 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import JSON, ForeignKey, Index, String, and_
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, utcnow
-from models.enums import IncidentState
-from models.incident import Incident
+from problemflow.models.base import Base, utcnow
+from problemflow.models.enums import IncidentState
+from problemflow.models.incident import Incident
+from problemflow.models.states import OPEN_INCIDENT_STATES
 
 
 class AlertStatus(StrEnum):
@@ -65,7 +66,6 @@ class AlertEventRead(BaseModel):
     payload: dict[str, Any]
 
 
-OPEN_INCIDENT_STATES = (IncidentState.new, IncidentState.in_progress, IncidentState.on_hold)
 
 # At most one open incident per (source, fingerprint), enforced by the database so
 # that concurrent deliveries (several intake workers) cannot open two. The intake

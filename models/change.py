@@ -9,9 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, utcnow
-from models.enums import ChangeState, ChangeType, Decision, Level, Role
-from models.incident import format_number
+from problemflow.models.base import Base, utcnow
+from problemflow.models.enums import ChangeState, ChangeType, Decision, Level, Role
+from problemflow.models.numbers import format_number
 
 NUMBER_PREFIX = "CHG"
 

@@ -10,7 +10,7 @@ from typing import Iterator
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from models.settings import get_settings
+from problemflow.models.settings import get_settings
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -64,7 +64,7 @@ def alembic_config(url: str | None = None):
     from alembic.config import Config
 
     cfg = Config()
-    cfg.set_main_option("script_location", str(files("models") / "migrations"))
+    cfg.set_main_option("script_location", str(files("problemflow.models") / "migrations"))
     cfg.set_main_option("sqlalchemy.url", (url or get_settings().database_url).replace("%", "%%"))
     return cfg
 

@@ -9,11 +9,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import JSON, Column, ForeignKey, Index, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import Base, utcnow
-from models.enums import IncidentSource, IncidentState, Level, Priority
+from problemflow.models.base import Base, utcnow
+from problemflow.models.enums import IncidentSource, IncidentState, Level, Priority
+from problemflow.models.numbers import format_number
 
 if TYPE_CHECKING:
-    from models.problem import ProblemIncident
+    from problemflow.models.problem import ProblemIncident
 
 NUMBER_PREFIX = "INC"
 
@@ -23,22 +24,6 @@ incident_dependency = Table(
     Column("incident_id", ForeignKey("incident.id", ondelete="CASCADE"), primary_key=True),
     Column("depends_on_id", ForeignKey("incident.id", ondelete="CASCADE"), primary_key=True),
 )
-
-
-def format_number(prefix: str, record_id: int | None) -> str:
-    return f"{prefix}{record_id:07d}" if record_id is not None else f"{prefix}-unsaved"
-
-
-def parse_number(prefix: str, text: str | int) -> int:
-    """``INC0000042``, ``42`` or ``"42"`` -> 42; raises ValueError otherwise."""
-    if isinstance(text, int):
-        return text
-    value = text.strip().upper()
-    if value.startswith(prefix):
-        value = value[len(prefix):]
-    if not value.isdigit():
-        raise ValueError(f"{text!r} is not a {prefix} number or an id")
-    return int(value)
 
 
 class Incident(Base):

@@ -9,9 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import Base, utcnow
-from models.enums import KnownErrorState
-from models.incident import format_number
+from problemflow.models.base import Base, utcnow
+from problemflow.models.enums import KnownErrorState
+from problemflow.models.numbers import format_number
 
 NUMBER_PREFIX = "KE"
 

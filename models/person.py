@@ -9,8 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import JSON, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, utcnow
-from models.enums import Role
+from problemflow.models.base import Base, utcnow
+from problemflow.models.enums import Role
 
 # a user name: what people type after --as, and what the Resume dialog's field holds
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._@-]{0,119}$"

@@ -9,8 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import JSON, Column, ForeignKey, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import Base, utcnow
-from models.enums import (
+from problemflow.models.base import Base, utcnow
+from problemflow.models.enums import (
     ClosureCode,
     FactorCategory,
     Level,
@@ -19,10 +19,10 @@ from models.enums import (
     ProblemState,
     TaskStatus,
 )
-from models.incident import format_number
+from problemflow.models.numbers import format_number
 
 if TYPE_CHECKING:
-    from models.incident import Incident
+    from problemflow.models.incident import Incident
 
 NUMBER_PREFIX = "PRB"
 

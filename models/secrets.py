@@ -8,8 +8,8 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from models.errors import ProblemflowError
-from models.settings import get_settings
+from problemflow.models.errors import ProblemflowError
+from problemflow.models.settings import get_settings
 
 KEY_FILE = "secret.key"
 

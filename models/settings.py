@@ -9,7 +9,7 @@ from typing import Literal, Optional
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from models.enums import Priority
+from problemflow.models.enums import Priority
 
 
 DEFAULT_SLA_HOURS = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Mapping
 
-from models.enums import (
+from problemflow.models.enums import (
     ChangeState,
     IncidentState,
     KnownErrorState,
@@ -35,6 +35,11 @@ class IllegalTransition(ValueError):
 
 
 _I = IncidentState
+# an incident still being worked; the database's unique index of open fingerprints uses the same set
+OPEN_INCIDENT_STATES = (_I.new, _I.in_progress, _I.on_hold)
+# the same, for SQL written by hand: ('new', 'in_progress', 'on_hold')
+OPEN_INCIDENT_STATES_SQL = "(" + ", ".join(f"'{s.value}'" for s in OPEN_INCIDENT_STATES) + ")"
+
 INCIDENT_TRANSITIONS: Mapping[IncidentState, set[IncidentState]] = {
     _I.new: {_I.in_progress, _I.on_hold, _I.resolved, _I.cancelled},
     _I.in_progress: {_I.on_hold, _I.resolved, _I.cancelled},

@@ -92,7 +92,7 @@ def run_scan_deployment(timeout: float = 300) -> None:
     """Run the recurrence scan through its deployment and wait for it to finish."""
     from prefect.deployments import run_deployment
 
-    from flows.recurrence import recurrence_scan
+    from problemflow.flows.recurrence import recurrence_scan
 
     run = run_deployment(f"{recurrence_scan.name}/recurrence-scan", timeout=timeout)
     if not run.state or not run.state.is_completed():

@@ -8,24 +8,28 @@ that has problemflow installed and the same ``PROBLEMFLOW_DATABASE_URL``.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from prefect.deployments.runner import EntrypointType, RunnerDeployment
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_POOL = "problemflow"
 
 
 def module_entrypoint(deployment: RunnerDeployment) -> str:
-    """``flows/x.py:fn`` -> ``flows.x.fn``: workers import the installed package."""
+    """``.../flows/x.py:fn`` -> ``problemflow.flows.x.fn``: workers import the installed package,
+    by the name the module was imported under (whatever folder it lives in)."""
     if deployment.entrypoint_type == EntrypointType.MODULE_PATH:
         return deployment.entrypoint
     file_part, function = deployment.entrypoint.rsplit(":", 1)
     path = Path(file_part)
     if not path.is_absolute():
         path = (Path.cwd() / path).resolve()
-    module = path.relative_to(REPO_ROOT).with_suffix("")
-    return ".".join(module.parts + (function,))
+    for name, module in list(sys.modules.items()):
+        found = getattr(module, "__file__", None)
+        if found and Path(found).resolve() == path:
+            return f"{name}.{function}"
+    raise ValueError(f"the flow module {path} was not imported; cannot name its entrypoint")
 
 
 def ensure_pool(name: str) -> None:
@@ -45,7 +49,7 @@ def deploy_to_pool(pool: str = DEFAULT_POOL) -> list[str]:
     """Register every deployment in ``pool``; returns the deployment ids."""
     from prefect import deploy
 
-    from flows.deployments import all_deployments
+    from problemflow.flows.deployments import all_deployments
 
     ensure_pool(pool)
     deployments = all_deployments()

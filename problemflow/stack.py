@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from models.settings import Settings, get_settings
+from problemflow.models.settings import Settings, get_settings
 
 logger = logging.getLogger("problemflow.stack")
 
@@ -98,7 +98,7 @@ def start_intake(settings: Settings, *, stack: Stack, workers: int = 1) -> None:
 def prepare_prefect(settings: Settings) -> None:
     """Server-side objects the flows rely on (WIP concurrency limits per team)."""
     try:
-        from tasks.board import ensure_wip_limits
+        from problemflow.tasks.problem.wip import ensure_wip_limits
     except ImportError:
         return
     ensure_wip_limits(None)
@@ -140,8 +140,8 @@ def print_banner(stack: Stack, deployments: list) -> None:
 
 def _seed_people(settings: Settings) -> None:
     """People named in PROBLEMFLOW_ROLES exist with those roles (they still enrol for codes)."""
-    from models.db import session_scope
-    from models.services import people
+    from problemflow.models.db import session_scope
+    from problemflow.models.services import people
 
     with session_scope() as db_session:
         people.seed(db_session=db_session, roles=settings.roles)
@@ -153,7 +153,7 @@ def _seed_people(settings: Settings) -> None:
 
 def up(*, prefect_port: int = 4200, intake_workers: int = 1, limit: int = 10) -> None:
     """Bring the whole stack up and serve every deployment until interrupted."""
-    from models.db import upgrade
+    from problemflow.models.db import upgrade
 
     settings = get_settings()
     settings.home.mkdir(parents=True, exist_ok=True)
@@ -180,7 +180,7 @@ def up(*, prefect_port: int = 4200, intake_workers: int = 1, limit: int = 10) ->
         from prefect.runner import Runner
         from prefect.settings import PREFECT_API_URL, temporary_settings
 
-        from flows.deployments import all_deployments
+        from problemflow.flows.deployments import all_deployments
 
         with temporary_settings(updates={PREFECT_API_URL: stack.api_url}):
             prepare_prefect(settings)

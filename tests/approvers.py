@@ -9,8 +9,8 @@ from typing import Optional
 
 import pyotp
 
-from models.db import session_scope
-from models.services import people
+from problemflow.models.db import session_scope
+from problemflow.models.services import people
 
 STEP = people.STEP_SECONDS
 

@@ -47,8 +47,8 @@ def problemflow_home(tmp_path_factory) -> Path:
 def db_url(problemflow_home: Path):
     """A migrated, empty database for this test session; its URL is exported to
     ``PROBLEMFLOW_DATABASE_URL`` so the CLI and other processes use it too."""
-    from models.db import get_engine, upgrade
-    from models.settings import get_settings
+    from problemflow.models.db import get_engine, upgrade
+    from problemflow.models.settings import get_settings
 
     if BACKEND == "postgresql":
         name = f"problemflow_test_{uuid.uuid4().hex[:10]}"
@@ -80,8 +80,8 @@ def db_url(problemflow_home: Path):
 
 def clear_tables(url: str) -> None:
     """Empty every table of ours (not alembic's), restarting ids."""
-    from models.base import Base
-    from models.db import get_engine
+    from problemflow.models.base import Base
+    from problemflow.models.db import get_engine
 
     engine = get_engine(url)
     tables = list(reversed(Base.metadata.sorted_tables))
@@ -109,7 +109,7 @@ def clean_db(db_url: str) -> str:
 @pytest.fixture
 def db_session(clean_db: str):
     """A session on an empty database; committed work stays until the next test."""
-    from models.db import session_scope
+    from problemflow.models.db import session_scope
 
     with session_scope(clean_db) as session:
         yield session
@@ -178,7 +178,7 @@ class Receiver:
 @pytest.fixture
 def receiver(monkeypatch):
     """Notifications go to a local receiver for the test."""
-    from models.settings import get_settings
+    from problemflow.models.settings import get_settings
 
     server = Receiver()
     monkeypatch.setenv("PROBLEMFLOW_NOTIFY_URLS", json.dumps([server.url]))

@@ -179,7 +179,7 @@ def pg_database(prefix: str) -> tuple[str, callable]:
 
 
 def stored_alerts(db_url: str) -> int:
-    from models.alert import AlertEvent
+    from problemflow.models.alert import AlertEvent
 
     engine = create_engine(db_url)
     with engine.connect() as connection:

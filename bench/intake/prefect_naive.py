@@ -14,7 +14,7 @@ DEPLOYMENT = "store-alert/naive"
 
 @flow(name="store-alert", log_prints=False)
 def store_alert(webhook: dict) -> list:
-    from models.db import session_scope
+    from problemflow.models.db import session_scope
     from problemflow.intake.alertmanager import AlertmanagerWebhook, to_alerts
     from problemflow.intake.store import store_batch
 

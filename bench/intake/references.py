@@ -45,7 +45,7 @@ def bench_prefect(args, work: Path) -> dict:
     """One flow run per alert: create ``--flow-runs`` runs at once, time them to completion."""
     from problemflow.prefect_server import start_server, stop, wait_healthy
 
-    from models.db import upgrade
+    from problemflow.models.db import upgrade
 
     db_url = f"sqlite:///{work / 'prefect-naive.db'}"
     upgrade(db_url)

@@ -44,7 +44,7 @@ def bench_empty(args, work: Path, body_file: Path) -> dict:
 
 
 def bench_intake(args, work: Path, body_file: Path, backend: str, respond: bool = False) -> dict:
-    from models.db import upgrade
+    from problemflow.models.db import upgrade
 
     drop = None
     if backend == "sqlite":
@@ -67,7 +67,7 @@ def bench_intake(args, work: Path, body_file: Path, backend: str, respond: bool 
         return result
     finally:
         if drop:
-            from models.db import get_engine
+            from problemflow.models.db import get_engine
 
             get_engine(db_url).dispose()
             drop()

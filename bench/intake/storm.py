@@ -481,7 +481,7 @@ def verify(engine, results: list[dict]) -> list[str]:
 def run_target(kind: str, round_number: int, args, work: Path) -> tuple[list[dict], list[str]]:
     """Start one target, run every scenario against it, check its database; returns the
     results and the violations found."""
-    from models.db import get_engine, upgrade
+    from problemflow.models.db import get_engine, upgrade
 
     drop, db_url, engine = None, None, None
     port = free_port()

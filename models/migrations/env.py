@@ -2,9 +2,9 @@
 
 from alembic import context
 
-import models  # noqa: F401  (registers every table)
-from models.base import Base
-from models.db import get_engine
+from problemflow import models  # noqa: F401  (registers every table)
+from problemflow.models.base import Base
+from problemflow.models.db import get_engine
 
 config = context.config
 target_metadata = Base.metadata

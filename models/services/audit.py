@@ -8,7 +8,7 @@ from typing import Any, Optional
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.audit import AuditEvent
+from problemflow.models.audit import AuditEvent
 
 
 def _text(value: StrEnum | str | None) -> Optional[str]:

@@ -7,14 +7,14 @@ from typing import Optional, Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.base import utcnow
-from models.change import Approval, ApprovalCreate, ChangeRequest, ChangeRequestCreate
-from models.enums import ChangeState
-from models.errors import ChangeRequestNotFound
-from models.incident import parse_number
-from models.change import NUMBER_PREFIX
-from models.services import audit
-from models.states import check_transition
+from problemflow.models.base import utcnow
+from problemflow.models.change import Approval, ApprovalCreate, ChangeRequest, ChangeRequestCreate
+from problemflow.models.enums import ChangeState
+from problemflow.models.errors import ChangeRequestNotFound
+from problemflow.models.numbers import parse_number
+from problemflow.models.change import NUMBER_PREFIX
+from problemflow.models.services import audit
+from problemflow.models.states import check_transition
 
 RECORD = "change_request"
 

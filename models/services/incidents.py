@@ -8,15 +8,16 @@ from typing import Optional, Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.base import utcnow
-from models.enums import IncidentState, Priority
-from models.errors import IncidentNotFound, OpenDependencies
-from models.incident import NUMBER_PREFIX, Incident, IncidentCreate, IncidentUpdate, parse_number
-from models.services import audit
-from models.states import check_transition, priority_for
+from problemflow.models.base import utcnow
+from problemflow.models.enums import IncidentState, Priority
+from problemflow.models.errors import IncidentNotFound, OpenDependencies
+from problemflow.models.incident import NUMBER_PREFIX, Incident, IncidentCreate, IncidentUpdate
+from problemflow.models.numbers import parse_number
+from problemflow.models.services import audit
+from problemflow.models.states import OPEN_INCIDENT_STATES, check_transition, priority_for
 
 RECORD = "incident"
-OPEN_STATES = (IncidentState.new, IncidentState.in_progress, IncidentState.on_hold)
+OPEN_STATES = OPEN_INCIDENT_STATES
 
 
 def get(*, db_session: Session, incident_id: int) -> Optional[Incident]:

@@ -7,12 +7,12 @@ from typing import Optional, Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.enums import KnownErrorState
-from models.errors import KnownErrorNotFound
-from models.incident import parse_number
-from models.kedb import NUMBER_PREFIX, KnownError, KnownErrorCreate, KnownErrorIncident, Workaround
-from models.services import audit
-from models.states import check_transition
+from problemflow.models.enums import KnownErrorState
+from problemflow.models.errors import KnownErrorNotFound
+from problemflow.models.numbers import parse_number
+from problemflow.models.kedb import NUMBER_PREFIX, KnownError, KnownErrorCreate, KnownErrorIncident, Workaround
+from problemflow.models.services import audit
+from problemflow.models.states import check_transition
 
 RECORD = "known_error"
 

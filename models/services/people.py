@@ -18,12 +18,12 @@ import pyotp
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models.base import utcnow
-from models.change import Approval
-from models.errors import NotFound, ProblemflowError
-from models.person import Person, PersonCreate
-from models.secrets import seal, unseal
-from models.services import audit
+from problemflow.models.base import utcnow
+from problemflow.models.change import Approval
+from problemflow.models.errors import NotFound, ProblemflowError
+from problemflow.models.person import Person, PersonCreate
+from problemflow.models.secrets import seal, unseal
+from problemflow.models.services import audit
 
 RECORD = "person"
 ISSUER = "problemflow"
@@ -104,7 +104,7 @@ def seed(*, db_session: Session, roles: dict[str, list[str]]) -> int:
     """Make sure everyone named in ``PROBLEMFLOW_ROLES`` exists and holds those roles (roles
     given here are added, never removed); returns how many people were added or changed.
     A seeded person still needs ``problemflow people enroll`` before answering a gate."""
-    from models.enums import Role
+    from problemflow.models.enums import Role
 
     changed = 0
     for role, names in roles.items():

@@ -8,11 +8,12 @@ from typing import Optional, Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.base import utcnow
-from models.enums import ClosureCode, ProblemState
-from models.errors import DependencyCycle, ProblemNotFound
-from models.incident import Incident, parse_number
-from models.problem import (
+from problemflow.models.base import utcnow
+from problemflow.models.enums import ClosureCode, ProblemState
+from problemflow.models.errors import DependencyCycle, ProblemNotFound
+from problemflow.models.incident import Incident
+from problemflow.models.numbers import parse_number
+from problemflow.models.problem import (
     NUMBER_PREFIX,
     ContributingFactor,
     Problem,
@@ -23,8 +24,8 @@ from models.problem import (
     RootCauseAnalysis,
     RootCauseIn,
 )
-from models.services import audit, incidents
-from models.states import check_transition, priority_for
+from problemflow.models.services import audit, incidents
+from problemflow.models.states import check_transition, priority_for
 
 RECORD = "problem"
 OPEN_STATES = (

@@ -9,8 +9,8 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
-from models.errors import ProblemflowError
-from models.states import IllegalTransition
+from problemflow.models.errors import ProblemflowError
+from problemflow.models.states import IllegalTransition
 from problemflow.cli.output import err_console
 
 app = typer.Typer(

@@ -38,8 +38,8 @@ def approve(
     action: Optional[list[str]] = typer.Option(None, "--action", help="Closure gate: follow-up action (repeat)"),
 ) -> None:
     """Answer the gate a problem run waits at, as the Prefect UI's Resume dialog does."""
-    from flows.gates import FORMS, ROLES
-    from tasks.problem.waiting import gate_of, pause_key_of, people_who_may_answer, resume
+    from problemflow.flows.gates import FORMS, ROLES
+    from problemflow.tasks.problem.waiting import gate_of, pause_key_of, people_who_may_answer, resume
 
     gate = gate_of(pause_key_of(run_id))
     if gate is None:
@@ -68,7 +68,7 @@ def approve(
 
 def approvals(as_json: bool = typer.Option(False, "--json", help="Print a JSON array")) -> None:
     """List problem runs waiting at a gate, oldest first."""
-    from tasks.problem.waiting import api_configured, waiting_runs
+    from problemflow.tasks.problem.waiting import api_configured, waiting_runs
 
     if not api_configured():
         raise ValueError("PREFECT_API_URL is not set: no Prefect server to ask for waiting runs")

@@ -2,8 +2,8 @@
 
 import typer
 
-from models.db import current_revisions, upgrade
-from models.settings import get_settings
+from problemflow.models.db import current_revisions, upgrade
+from problemflow.models.settings import get_settings
 
 app = typer.Typer(help="Database schema.", no_args_is_help=True)
 

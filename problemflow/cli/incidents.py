@@ -7,10 +7,10 @@ from typing import Optional
 
 import typer
 
-from models.db import session_scope
-from models.enums import IncidentSource, IncidentState, Level
-from models.incident import IncidentCreate, IncidentRead
-from models.services import incidents
+from problemflow.models.db import session_scope
+from problemflow.models.enums import IncidentSource, IncidentState, Level
+from problemflow.models.incident import IncidentCreate, IncidentRead
+from problemflow.models.services import incidents
 from problemflow.cli.output import print_json, print_record, print_table, to_jsonable
 
 app = typer.Typer(help="Incidents.", no_args_is_help=True)
@@ -34,8 +34,8 @@ def open_incident(
 ) -> None:
     """Open an incident from the service desk: identify, categorize, prioritize, store, respond."""
     from problemflow.cli.kedb import parse_labels
-    from tasks.incident import respond, triage
-    from tasks.incident.respond import flush_events
+    from problemflow.tasks.incident import respond, triage
+    from problemflow.tasks.incident.respond import flush_events
 
     levels = {k: v for k, v in (("impact", impact), ("urgency", urgency)) if v is not None}
     incident_in = IncidentCreate(
@@ -93,8 +93,8 @@ def triage_incident(
 ) -> None:
     """Show how the rules would triage an incident, and which rule decided each step (nothing is stored)."""
     from problemflow.cli.kedb import parse_labels
-    from tasks.incident.explain import explain
-    from tasks.incident.rules import Rules
+    from problemflow.tasks.incident.explain import explain
+    from problemflow.tasks.incident.rules import Rules
 
     incident_in = IncidentCreate(title=title, description=description, labels=parse_labels(label),
                                  service=service, source=source)
@@ -126,7 +126,7 @@ def close_incident(
     as_json: bool = typer.Option(False, "--json", help="Print JSON"),
 ) -> None:
     """Close an incident with its resolution (refused while it depends on open incidents)."""
-    from tasks.incident import close
+    from problemflow.tasks.incident import close
 
     with session_scope() as db_session:
         outcome = close(db_session=db_session, incident_id=incident_id, code=code, notes=notes, actor=actor)

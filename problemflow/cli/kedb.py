@@ -6,10 +6,10 @@ from typing import Optional
 
 import typer
 
-from models.db import session_scope
-from models.enums import KnownErrorState
-from models.kedb import KnownErrorRead
-from models.services import kedb
+from problemflow.models.db import session_scope
+from problemflow.models.enums import KnownErrorState
+from problemflow.models.kedb import KnownErrorRead
+from problemflow.models.services import kedb
 from problemflow.cli.output import print_json, print_record, print_table, to_jsonable
 
 app = typer.Typer(help="Known error database.", no_args_is_help=True)
@@ -77,7 +77,7 @@ def search_known_errors(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON array"),
 ) -> None:
     """Find the known errors that fit what is happening, best first."""
-    from tasks.kedb_match import search
+    from problemflow.tasks.kedb.match import search
 
     labels = parse_labels(label)
     with session_scope() as db_session:

@@ -6,10 +6,10 @@ from typing import Optional
 
 import typer
 
-from models.db import session_scope
-from models.enums import Level, ProblemScale, ProblemState
-from models.problem import ProblemCreate, ProblemIncidentRead, ProblemRead
-from models.services import problems
+from problemflow.models.db import session_scope
+from problemflow.models.enums import Level, ProblemScale, ProblemState
+from problemflow.models.problem import ProblemCreate, ProblemIncidentRead, ProblemRead
+from problemflow.models.services import problems
 from problemflow.cli.output import print_json, print_record, print_table, to_jsonable
 
 app = typer.Typer(help="Problems.", no_args_is_help=True)
@@ -31,7 +31,8 @@ def open_problem(
     as_json: bool = typer.Option(False, "--json", help="Print JSON"),
 ) -> None:
     """Open a problem, optionally linking incidents; or the problem of a recurrence group."""
-    from models.incident import NUMBER_PREFIX, parse_number
+    from problemflow.models.incident import NUMBER_PREFIX
+    from problemflow.models.numbers import parse_number
 
     if group is not None:
         return _open_group(group, as_json)
@@ -59,8 +60,8 @@ def open_problem(
 
 
 def _open_group(group_key: str, as_json: bool) -> None:
-    from tasks.recurrence.problems import open_group
-    from tasks.recurrence.run import announce
+    from problemflow.tasks.recurrence.problems import open_group
+    from problemflow.tasks.recurrence.run import announce
 
     with session_scope() as db_session:
         problem, created = open_group(db_session, group_key)
@@ -128,7 +129,7 @@ def run_problem(
 ) -> None:
     """Work a problem through the problem-management flow (a run of the deployment
     when a Prefect server serves it, otherwise in this process)."""
-    from tasks.problem.launch import start_problem_run
+    from problemflow.cli.launch import start_problem_run
 
     with session_scope() as db_session:
         problem = problems.get_or_raise(db_session=db_session, problem_id=problem_id)

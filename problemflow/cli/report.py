@@ -10,8 +10,8 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from models.db import session_scope
-from models.settings import get_settings
+from problemflow.models.db import session_scope
+from problemflow.models.settings import get_settings
 from problemflow.cli.output import console, print_json
 
 app = typer.Typer(help="Reports on incident and problem management.", no_args_is_help=True)
@@ -21,7 +21,7 @@ CARDS_SHOWN = 6
 
 def period_from_options(start: Optional[datetime], end: Optional[datetime]):
     """``--from``/``--to`` are whole UTC days, both included; default: the last 7 full days."""
-    from tasks.kpi import Period
+    from problemflow.tasks.reporting.kpi import Period
 
     today = datetime.now(timezone.utc).date()
     last = end.date() if end else today - timedelta(days=1)
@@ -51,8 +51,8 @@ def kpi(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON"),
 ) -> None:
     """Compute the KPIs of a period against the one before it and write the report."""
-    from tasks.kpi import Scope, compute_report
-    from tasks.kpi.render import summary_rows, write_report
+    from problemflow.tasks.reporting.kpi import Scope, compute_report
+    from problemflow.tasks.reporting.kpi.render import summary_rows, write_report
 
     period = period_from_options(start, end)
     scope = Scope(service=service, category=category, team=team)
@@ -114,7 +114,7 @@ def board(
     as_json: bool = typer.Option(False, "--json", help="Print the board as JSON"),
 ) -> None:
     """Show problems and their tasks by state per team, against each team's WIP limit."""
-    from tasks.board import build_board, render_board_html
+    from problemflow.tasks.reporting.board import build_board, render_board_html
 
     with session_scope() as db_session:
         found = build_board(db_session=db_session, team=team)

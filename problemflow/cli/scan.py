@@ -8,9 +8,9 @@ from typing import Optional
 
 import typer
 
-from models.db import session_scope
-from models.problem import NUMBER_PREFIX
-from models.incident import format_number
+from problemflow.models.db import session_scope
+from problemflow.models.problem import NUMBER_PREFIX
+from problemflow.models.numbers import format_number
 from problemflow.cli.output import err_console, print_json, print_table, to_jsonable
 
 
@@ -32,8 +32,8 @@ def scan_command(
     Only recurrences of the present open problems; see the queue with --pending."""
     if pending or groups:
         return list_groups(waiting_only=pending, limit=limit, as_json=as_json)
-    from tasks.recurrence import export_csv
-    from tasks.recurrence.run import announce, scan, send_digest
+    from problemflow.tasks.recurrence import export_csv
+    from problemflow.tasks.recurrence.run import announce, scan, send_digest
 
     overrides = {
         "threshold": threshold, "threshold_days": threshold_days,
@@ -72,7 +72,7 @@ def scan_command(
 
 def list_groups(*, waiting_only: bool, limit: int, as_json: bool) -> None:
     """Print the ranked groups (or only the queue)."""
-    from tasks.recurrence.queue import ranked_groups
+    from problemflow.tasks.recurrence.queue import ranked_groups
 
     with session_scope() as db_session:
         rows = ranked_groups(db_session, waiting_only=waiting_only, limit=limit)

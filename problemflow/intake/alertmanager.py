@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal, Optional
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from models.enums import IncidentSource
+from problemflow.models.enums import IncidentSource
 from problemflow.intake.common import NormalAlert, identity, labelled_alert
 
 SOURCE = IncidentSource.alertmanager.value

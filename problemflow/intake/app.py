@@ -12,9 +12,9 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy.orm import sessionmaker
 
-from models.alert import AlertOutcome
-from models.db import get_engine
-from models.settings import Settings, get_settings
+from problemflow.models.alert import AlertOutcome
+from problemflow.models.db import get_engine
+from problemflow.models.settings import Settings, get_settings
 from problemflow import __version__
 from problemflow.intake import alertmanager, errors, generic, grafana, metrics, pagerduty
 from problemflow.intake.common import IntakeAnswer, answer

@@ -11,8 +11,9 @@ from typing import Any, Callable, Mapping, Optional
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from models.alert import AlertOutcome, AlertStatus
-from models.incident import NUMBER_PREFIX, IncidentCreate, format_number
+from problemflow.models.alert import AlertOutcome, AlertStatus
+from problemflow.models.incident import NUMBER_PREFIX, IncidentCreate
+from problemflow.models.numbers import format_number
 
 RULES_CHECK_SECONDS = 1.0
 
@@ -76,7 +77,7 @@ class NormalAlert:
 
 
 def _load_triage() -> Callable[[IncidentCreate], IncidentCreate]:
-    from tasks.incident import get_rules, triage
+    from problemflow.tasks.incident import get_rules, triage
 
     triage = getattr(triage, "fn", triage)
     rules = [get_rules(), time.monotonic()]

@@ -7,8 +7,8 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.alert import AlertStatus
-from models.enums import IncidentSource
+from problemflow.models.alert import AlertStatus
+from problemflow.models.enums import IncidentSource
 from problemflow.intake.alertmanager import Timestamp
 from problemflow.intake.common import NormalAlert, identity, incident_for
 

@@ -6,7 +6,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.enums import IncidentSource
+from problemflow.models.enums import IncidentSource
 from problemflow.intake.alertmanager import Count, Timestamp
 from problemflow.intake.common import NormalAlert, identity, labelled_alert
 

@@ -21,6 +21,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, inspect, text
 
+from problemflow.models.states import OPEN_INCIDENT_STATES_SQL
+
 logger = logging.getLogger("problemflow.intake.metrics")
 
 RECEIVED = Counter(
@@ -49,7 +51,7 @@ BATCH_ALERTS = Histogram(
 
 _OPEN_INCIDENTS = text(
     "SELECT priority, count(*) FROM incident "
-    "WHERE state IN ('new', 'in_progress', 'on_hold') GROUP BY priority"
+    f"WHERE state IN {OPEN_INCIDENT_STATES_SQL} GROUP BY priority"
 )
 _OPEN_PROBLEMS = text("SELECT state, count(*) FROM problem WHERE state <> 'closed' GROUP BY state")
 _LAST_SCAN = text(

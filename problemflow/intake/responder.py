@@ -20,9 +20,9 @@ from typing import Callable, Optional
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.enums import Priority
-from models.incident import Incident
-from models.services import incidents
+from problemflow.models.enums import Priority
+from problemflow.models.incident import Incident
+from problemflow.models.services import incidents
 
 logger = logging.getLogger("problemflow.intake.responder")
 
@@ -32,9 +32,9 @@ STOP_RANK = 99  # after every incident already queued: stopping answers what cam
 
 def load_respond() -> Optional[RespondFn]:
     try:
-        from tasks.incident import respond
+        from problemflow.tasks.incident import respond
     except ImportError:
-        logger.warning("tasks.incident.respond is not available; new incidents wait for the next start")
+        logger.warning("problemflow.tasks.incident.respond is not available; new incidents wait for the next start")
         return None
     return getattr(respond, "fn", respond)
 

@@ -8,7 +8,7 @@ import shutil
 import tempfile
 from typing import Optional
 
-from models.settings import get_settings
+from problemflow.models.settings import get_settings
 
 logger = logging.getLogger("problemflow.intake")
 

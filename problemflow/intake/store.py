@@ -26,19 +26,19 @@ from typing import Literal, Optional
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.alert import AlertEvent, AlertOutcome, AlertStatus
-from models.audit import AuditEvent
-from models.base import utcnow
-from models.enums import IncidentState, Priority
-from models.incident import Incident
-from models.services import incidents
-from models.states import priority_for
+from problemflow.models.alert import AlertEvent, AlertOutcome, AlertStatus
+from problemflow.models.audit import AuditEvent
+from problemflow.models.base import utcnow
+from problemflow.models.enums import IncidentState, Priority
+from problemflow.models.incident import Incident
+from problemflow.models.services import incidents
+from problemflow.models.states import OPEN_INCIDENT_STATES_SQL, priority_for
 from problemflow.intake.bulk import insert_rows, insert_together
 from problemflow.intake.common import NormalAlert, clean_json
 
 ResolvePolicy = Literal["resolve", "record"]
 ACTOR = "intake"
-OPEN_WHERE = "fingerprint IS NOT NULL AND state IN ('new', 'in_progress', 'on_hold')"
+OPEN_WHERE = f"fingerprint IS NOT NULL AND state IN {OPEN_INCIDENT_STATES_SQL}"
 _ON_CONFLICT = f"ON CONFLICT (source, fingerprint) WHERE {OPEN_WHERE} DO NOTHING"
 # The batch's keys as a VALUES list, looked up one (source, fingerprint) at a time in the
 # index. On PostgreSQL the lookup is a LATERAL subquery, so the plan stays a nested loop
@@ -48,7 +48,7 @@ _ON_CONFLICT = f"ON CONFLICT (source, fingerprint) WHERE {OPEN_WHERE} DO NOTHING
 _OPEN_SQL = (
     "SELECT i.id, i.source, i.fingerprint FROM (VALUES {keys}) AS k "
     "JOIN incident i ON i.source = k.column1 AND i.fingerprint = k.column2 "
-    "WHERE i.state IN ('new', 'in_progress', 'on_hold') ORDER BY i.id"
+    f"WHERE i.state IN {OPEN_INCIDENT_STATES_SQL} ORDER BY i.id"
 )
 _CLOSED_SQL = (
     "SELECT i.source, i.fingerprint, max(i.id) FROM (VALUES {keys}) AS k "
@@ -60,7 +60,7 @@ _CLOSED_SQL = (
 _LOOKUP_SQL_PG = (
     "SELECT k.column1, k.column2, o.id, c.last FROM (VALUES {keys}) AS k "
     "LEFT JOIN LATERAL (SELECT id FROM incident WHERE source = k.column1 AND fingerprint = k.column2 "
-    "AND state IN ('new', 'in_progress', 'on_hold') FOR UPDATE) AS o ON true "
+    f"AND state IN {OPEN_INCIDENT_STATES_SQL} FOR UPDATE) AS o ON true "
     "LEFT JOIN LATERAL (SELECT max(id) AS last FROM incident WHERE source = k.column1 "
     "AND fingerprint = k.column2 AND state IN ('resolved', 'closed')) AS c ON true"
 )

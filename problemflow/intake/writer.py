@@ -38,7 +38,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, Inter
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
-from models.alert import AlertOutcome
+from problemflow.models.alert import AlertOutcome
 from problemflow.intake.common import NormalAlert
 from problemflow.intake.store import ConcurrentChange, ResolvePolicy, store_batch
 
@@ -115,7 +115,7 @@ def writer_engine(url: str, wait_seconds: float = 10) -> Engine:
         engine = create_engine(url, pool_size=1, max_overflow=0, connect_args={"options": options})
         _ping_after_idle(engine)
         return engine
-    from models.db import _sqlite_pragmas
+    from problemflow.models.db import _sqlite_pragmas
 
     engine = create_engine(
         url, connect_args={"check_same_thread": False, "timeout": wait_seconds}, pool_size=1, max_overflow=0

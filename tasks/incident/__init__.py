@@ -7,13 +7,13 @@ stored incident through the services.
 
 from __future__ import annotations
 
-from models.incident import IncidentCreate
-from tasks.incident.categorize import categorize, categorize_task
-from tasks.incident.close import Closure, ClosureOutcome, close, close_task
-from tasks.incident.identify import identify, identify_task
-from tasks.incident.prioritize import prioritize, prioritize_task
-from tasks.incident.respond import ResponseOutcome, respond, respond_task
-from tasks.incident.rules import Rules, RulesError, get_rules
+from problemflow.models.incident import IncidentCreate
+from problemflow.tasks.incident.categorize import categorize, categorize_task
+from problemflow.tasks.incident.close import Closure, ClosureOutcome, close, close_task
+from problemflow.tasks.incident.identify import identify, identify_task
+from problemflow.tasks.incident.prioritize import prioritize, prioritize_task
+from problemflow.tasks.incident.respond import ResponseOutcome, respond, respond_task
+from problemflow.tasks.incident.rules import Rules, RulesError, get_rules
 
 
 def triage(incident_in: IncidentCreate, rules: Rules | None = None) -> IncidentCreate:

@@ -6,9 +6,9 @@ from typing import Any
 
 from prefect import task
 
-from models.incident import IncidentCreate
-from tasks.incident.facts import facts_of
-from tasks.incident.rules import Rules, get_rules
+from problemflow.models.incident import IncidentCreate
+from problemflow.tasks.incident.facts import facts_of
+from problemflow.tasks.incident.rules import Rules, get_rules
 
 
 def categorize(incident_in: IncidentCreate, rules: Rules | None = None) -> IncidentCreate:

@@ -9,8 +9,8 @@ from prefect import task
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy.orm import Session
 
-from models.enums import IncidentState
-from models.services import incidents
+from problemflow.models.enums import IncidentState
+from problemflow.models.services import incidents
 
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _./-]*$")
 
@@ -62,7 +62,7 @@ def close(*, db_session: Session, incident_id: int | str, code: str, notes: str 
 @task(name="close-incident")
 def close_task(incident_id: int, code: str, notes: str = "", actor: str = "system") -> ClosureOutcome:
     """Closure with resolution code and notes."""
-    from models.db import session_scope
+    from problemflow.models.db import session_scope
 
     with session_scope() as db_session:
         return close(db_session=db_session, incident_id=incident_id, code=code, notes=notes, actor=actor)

@@ -6,13 +6,13 @@ from typing import Optional
 
 from pydantic import BaseModel
 
-from models.incident import IncidentCreate
-from models.states import priority_for
-from tasks.incident.categorize import categorize
-from tasks.incident.facts import facts_of
-from tasks.incident.identify import identify
-from tasks.incident.prioritize import prioritize
-from tasks.incident.rules import Rules, get_rules
+from problemflow.models.incident import IncidentCreate
+from problemflow.models.states import priority_for
+from problemflow.tasks.incident.categorize import categorize
+from problemflow.tasks.incident.facts import facts_of
+from problemflow.tasks.incident.identify import identify
+from problemflow.tasks.incident.prioritize import prioritize
+from problemflow.tasks.incident.rules import Rules, get_rules
 
 
 class TriageExplained(BaseModel):

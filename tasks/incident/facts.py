@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from models.incident import IncidentCreate
-from tasks.incident.rules import Facts, words_of
+from problemflow.models.incident import IncidentCreate
+from problemflow.tasks.incident.rules import Facts, words_of
 
 
 def facts_of(incident_in: IncidentCreate) -> Facts:

@@ -6,10 +6,10 @@ from typing import Any
 
 from prefect import task
 
-from models.incident import IncidentCreate
-from tasks.incident.facts import facts_of
-from tasks.incident.rules import Rules, get_rules
-from tasks.retry import retry_on_transient
+from problemflow.models.incident import IncidentCreate
+from problemflow.tasks.incident.facts import facts_of
+from problemflow.tasks.incident.rules import Rules, get_rules
+from problemflow.tasks.common.retry import retry_on_transient
 
 
 def _first_label(labels: dict[str, Any], names: list[str]) -> str | None:
@@ -62,7 +62,7 @@ def identify_task(incident_in: IncidentCreate) -> IncidentCreate:
 
 def record(*, db_session, incident_in: IncidentCreate, key: str, actor: str = "system"):
     """Store the identified incident once: a retry with the same key finds the first one."""
-    from models.services import incidents
+    from problemflow.models.services import incidents
 
     ref = incident_in.external_ref or key[:120]
     existing = incidents.get_by_external_ref(db_session=db_session, external_ref=ref)
@@ -77,8 +77,8 @@ def record(*, db_session, incident_in: IncidentCreate, key: str, actor: str = "s
 @task(name="record-incident", retries=3, retry_delay_seconds=[1, 5, 15], retry_condition_fn=retry_on_transient)
 def record_task(incident_in: IncidentCreate, key: str, actor: str = "service-desk"):
     """Store the incident (idempotent by key); returns it as IncidentRead."""
-    from models.db import session_scope
-    from models.incident import IncidentRead
+    from problemflow.models.db import session_scope
+    from problemflow.models.incident import IncidentRead
 
     with session_scope() as db_session:
         incident = record(db_session=db_session, incident_in=incident_in, key=key, actor=actor)

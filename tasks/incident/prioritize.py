@@ -10,11 +10,11 @@ from typing import Any
 
 from prefect import task
 
-from models.enums import Level
-from models.incident import IncidentCreate
-from models.states import priority_for
-from tasks.incident.facts import facts_of
-from tasks.incident.rules import Rules, get_rules
+from problemflow.models.enums import Level
+from problemflow.models.incident import IncidentCreate
+from problemflow.models.states import priority_for
+from problemflow.tasks.incident.facts import facts_of
+from problemflow.tasks.incident.rules import Rules, get_rules
 
 
 def prioritize(incident_in: IncidentCreate, rules: Rules | None = None) -> IncidentCreate:

@@ -15,15 +15,15 @@ from pydantic import BaseModel, Field
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from models.base import utcnow
-from models.enums import Priority
-from models.incident import Incident
-from models.kedb import Workaround
-from models.services import audit, incidents, kedb
-from models.settings import get_settings
-from tasks.kedb_match import KedbMatch, query_of, search
-from tasks.notify import NotificationFailed, send
-from tasks.retry import retry_on_transient
+from problemflow.models.base import utcnow
+from problemflow.models.enums import Priority
+from problemflow.models.incident import Incident
+from problemflow.models.kedb import Workaround
+from problemflow.models.services import audit, incidents, kedb
+from problemflow.models.settings import get_settings
+from problemflow.tasks.kedb.match import KedbMatch, query_of, search
+from problemflow.tasks.common.notify import NotificationFailed, send
+from problemflow.tasks.common.retry import retry_on_transient
 
 logger = logging.getLogger("problemflow.incident")
 
@@ -168,7 +168,7 @@ def flush_events() -> None:
 @task(name="respond", retries=3, retry_delay_seconds=[1, 5, 15], retry_condition_fn=retry_on_transient)
 def respond_task(incident_id: int) -> ResponseOutcome:
     """Response: KEDB match, workaround, escalation (idempotent)."""
-    from models.db import session_scope
+    from problemflow.models.db import session_scope
 
     with session_scope() as db_session:
         outcome = respond(db_session=db_session, incident_id=incident_id)

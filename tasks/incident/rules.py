@@ -32,7 +32,7 @@ from typing import Any, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from models.enums import IncidentSource, Level
+from problemflow.models.enums import IncidentSource, Level
 
 logger = logging.getLogger("problemflow.rules")
 
@@ -284,7 +284,7 @@ _cache: dict[str, tuple[int, Rules]] = {}
 
 
 def rules_path() -> Path:
-    from models.settings import get_settings
+    from problemflow.models.settings import get_settings
 
     return Path(get_settings().rules_file or DEFAULT_RULES_FILE)
 

@@ -8,9 +8,9 @@ from prefect import task
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from models.services import incidents, kedb
-from tasks.documents import cell_md, render, text_md, when
-from tasks.kedb_match import KedbMatch
+from problemflow.models.services import incidents, kedb
+from problemflow.tasks.common.documents import cell_md, render, text_md, when
+from problemflow.tasks.kedb.match import KedbMatch
 
 
 class ResponseSummary(BaseModel):
@@ -34,7 +34,7 @@ class ResponseSummary(BaseModel):
 def summarize(*, db_session: Session, incident_id: int,
               candidates: list[KedbMatch] | None = None) -> ResponseSummary:
     """Read the incident and its attached known error, and write both texts."""
-    from models.base import utcnow
+    from problemflow.models.base import utcnow
 
     i = incidents.get_or_raise(db_session=db_session, incident_id=incident_id)
     ke = kedb.get(db_session=db_session, known_error_id=i.known_error_id) if i.known_error_id else None
@@ -80,7 +80,7 @@ def summarize(*, db_session: Session, incident_id: int,
 @task(name="summarize-response")
 def summarize_task(incident_id: int, candidates: list[KedbMatch] | None = None) -> ResponseSummary:
     """Read the incident's response and write its notification and summary."""
-    from models.db import session_scope
+    from problemflow.models.db import session_scope
 
     with session_scope() as db_session:
         return summarize(db_session=db_session, incident_id=incident_id, candidates=candidates)

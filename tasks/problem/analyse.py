@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from datetime import datetime, timedelta
 from typing import Optional
 
@@ -11,12 +10,12 @@ from pydantic import BaseModel
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from models.enums import ProblemState
-from models.incident import Incident
-from models.problem import RootCauseAnalysis, RootCauseIn, RootCauseRead
-from models.services import audit, problems
-from models.settings import get_settings
-from tasks.problem.common import ACTOR, STEP_OPTIONS, run_step
+from problemflow.models.enums import ProblemState
+from problemflow.models.incident import Incident
+from problemflow.models.problem import RootCauseAnalysis, RootCauseIn, RootCauseRead
+from problemflow.models.services import audit, problems
+from problemflow.tasks.problem.common import ACTOR, STEP_OPTIONS, run_step
+from problemflow.tasks.problem.wip import wip_slot
 
 RELATED_WINDOW_DAYS = 30
 RELATED_LIMIT = 50
@@ -122,26 +121,6 @@ def analyse(*, db_session: Session, problem_id: int, actor: str = ACTOR) -> Evid
 
 def team_of(*, db_session: Session, problem_id: int) -> Optional[str]:
     return problems.get_or_raise(db_session=db_session, problem_id=problem_id).assignment_group
-
-
-def wip_slot(team: Optional[str]):
-    """A slot of the team's global concurrency limit ``wip-<team>`` when the team has
-    a WIP limit configured; the limit is created (or its size updated) first."""
-    limit = get_settings().wip_limits.get(team) if team else None
-    if not limit:
-        return nullcontext()
-    from prefect.concurrency.sync import concurrency
-
-    from tasks.board import ensure_wip_limits
-
-    ensure_wip_limits(limits={team: limit})
-    return concurrency(wip_limit_name(team), occupy=1, strict=True)
-
-
-def wip_limit_name(team: str) -> str:
-    """``wip-<team>``, the team name reduced to lowercase letters, digits and dashes."""
-    slug = "".join(c if c.isalnum() else "-" for c in team.lower()).strip("-")
-    return f"wip-{slug}"
 
 
 @task(name="analyse", **STEP_OPTIONS)

@@ -8,10 +8,10 @@ from prefect import task
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from models.change import ChangeRequestCreate, ChangeRequestRead
-from models.enums import ChangeState, ChangeType, ClosureCode, Level, ProblemScale, ProblemState
-from models.services import changes, problems
-from tasks.problem.common import ACTOR, STEP_OPTIONS, run_step
+from problemflow.models.change import ChangeRequestCreate, ChangeRequestRead
+from problemflow.models.enums import ChangeState, ChangeType, ClosureCode, Level, ProblemScale, ProblemState
+from problemflow.models.services import changes, problems
+from problemflow.tasks.problem.common import ACTOR, STEP_OPTIONS, run_step
 
 
 class ChangeSpec(BaseModel):

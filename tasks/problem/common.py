@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable, TypeVar
 
-from models.db import session_scope
-from tasks.retry import retry_on_transient
+from problemflow.models.db import session_scope
+from problemflow.tasks.common.retry import retry_on_transient
 
 logger = logging.getLogger("problemflow.problem")
 

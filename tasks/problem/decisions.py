@@ -7,11 +7,11 @@ from typing import Optional
 from prefect import task
 from sqlalchemy.orm import Session
 
-from models.change import ApprovalCreate, ApprovalRead
-from models.enums import Decision, Role
-from models.services import changes, people, problems
-from models.settings import get_settings
-from tasks.problem.common import STEP_OPTIONS, logger, run_step
+from problemflow.models.change import ApprovalCreate, ApprovalRead
+from problemflow.models.enums import Decision, Role
+from problemflow.models.services import changes, people, problems
+from problemflow.models.settings import get_settings
+from problemflow.tasks.problem.common import STEP_OPTIONS, logger, run_step
 
 
 def record_decision(*, db_session: Session, approval_in: ApprovalCreate, code: str) -> ApprovalRead:

@@ -8,18 +8,18 @@ from prefect import task
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from models.audit import AuditEventRead
-from models.base import utcnow
-from models.change import ApprovalRead, ChangeRequestRead
-from models.incident import IncidentRead
-from models.kedb import KnownErrorRead, Workaround, WorkaroundRead
-from models.problem import (Problem, ProblemIncidentRead, ProblemRead, ProblemTask, ProblemTaskRead,
+from problemflow.models.audit import AuditEventRead
+from problemflow.models.base import utcnow
+from problemflow.models.change import ApprovalRead, ChangeRequestRead
+from problemflow.models.incident import IncidentRead
+from problemflow.models.kedb import KnownErrorRead, Workaround, WorkaroundRead
+from problemflow.models.problem import (Problem, ProblemIncidentRead, ProblemRead, ProblemTask, ProblemTaskRead,
                             RootCauseAnalysis, RootCauseRead)
-from models.review import Review, ReviewRead
-from models.services import audit, changes, kedb, problems
-from models.settings import get_settings
-from tasks.documents import RENDERERS, Dossier, Rendered, publish_artifacts, write_document
-from tasks.problem.common import STEP_OPTIONS, run_step
+from problemflow.models.review import Review, ReviewRead
+from problemflow.models.services import audit, changes, kedb, problems
+from problemflow.models.settings import get_settings
+from problemflow.tasks.common.documents import RENDERERS, Dossier, Rendered, publish_artifacts, write_document
+from problemflow.tasks.problem.common import STEP_OPTIONS, run_step
 
 
 # what a dossier reads of the problem, loaded with it rather than one lazy load at a time
@@ -89,7 +89,7 @@ HEADINGS = {"root-cause": "Root-cause sign-off", "change": "Change approval", "c
 
 def gate_brief(*, db_session: Session, problem_id: int, gate: str) -> str:
     """The Markdown shown above the gate's form: what the approver decides on."""
-    from tasks.documents import render_gate_brief
+    from problemflow.tasks.common.documents import render_gate_brief
 
     d = gather(db_session=db_session, problem_id=problem_id)
     facts: list[tuple[str, object]] = [

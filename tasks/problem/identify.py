@@ -9,11 +9,11 @@ from prefect import task
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from models.enums import Level, Priority, ProblemScale, ProblemState
-from models.problem import ProblemCreate
-from models.services import audit, problems
-from models.states import priority_for
-from tasks.problem.common import ACTOR, STEP_OPTIONS, run_step
+from problemflow.models.enums import Level, Priority, ProblemScale, ProblemState
+from problemflow.models.problem import ProblemCreate
+from problemflow.models.services import audit, problems
+from problemflow.models.states import priority_for
+from problemflow.tasks.problem.common import ACTOR, STEP_OPTIONS, run_step
 
 _LEVEL_RANK = {Level.high: 3, Level.medium: 2, Level.low: 1}
 _SCALE_RANK = {ProblemScale.quick_fix: 1, ProblemScale.standard: 2, ProblemScale.major: 3}

@@ -9,11 +9,11 @@ from typing import Optional, Sequence
 from prefect import task
 from sqlalchemy.orm import Session
 
-from models.enums import KnownErrorState
-from models.incident import Incident
-from models.kedb import KnownErrorCreate, KnownErrorRead, Signature
-from models.services import kedb, problems
-from tasks.problem.common import ACTOR, STEP_OPTIONS, run_step
+from problemflow.models.enums import KnownErrorState
+from problemflow.models.incident import Incident
+from problemflow.models.kedb import KnownErrorCreate, KnownErrorRead, Signature
+from problemflow.models.services import kedb, problems
+from problemflow.tasks.problem.common import ACTOR, STEP_OPTIONS, run_step
 
 MAX_KEYWORDS = 8
 # labels that differ on every alert and say nothing about the cause

@@ -5,9 +5,9 @@ from __future__ import annotations
 from prefect import task
 from sqlalchemy.orm import Session
 
-from models.services import problems
-from tasks.notify import send
-from tasks.problem.common import STEP_OPTIONS, run_step
+from problemflow.models.services import problems
+from problemflow.tasks.common.notify import send
+from problemflow.tasks.problem.common import STEP_OPTIONS, run_step
 
 
 def outcome_notice(*, db_session: Session, problem_id: int, detail: str = "") -> tuple[str, str]:

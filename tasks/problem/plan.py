@@ -8,10 +8,10 @@ from typing import Optional, Sequence
 from prefect import task
 from sqlalchemy.orm import Session
 
-from models.enums import Priority, ProblemState
-from models.problem import ProblemTaskCreate, ProblemTaskRead
-from models.services import problems
-from tasks.problem.common import ACTOR, STEP_OPTIONS, run_step
+from problemflow.models.enums import Priority, ProblemState
+from problemflow.models.problem import ProblemTaskCreate, ProblemTaskRead
+from problemflow.models.services import problems
+from problemflow.tasks.problem.common import ACTOR, STEP_OPTIONS, run_step
 
 # working days allowed for the whole fix, by problem priority
 DAYS_BY_PRIORITY = {

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from prefect import task
 
-from models.settings import get_settings
-from tasks.notify import send
-from tasks.problem.common import STEP_OPTIONS
-from tasks.problem.waiting import WaitingRun, waiting_runs
+from problemflow.models.settings import get_settings
+from problemflow.tasks.common.notify import send
+from problemflow.tasks.problem.common import STEP_OPTIONS
+from problemflow.tasks.problem.waiting import WaitingRun, waiting_runs
 
 
 def due_for_reminder(run: WaitingRun, *, remind_after_hours: float, interval_hours: float) -> bool:

@@ -7,12 +7,12 @@ from datetime import timedelta
 from prefect import task
 from sqlalchemy.orm import Session
 
-from models.base import utcnow
-from models.enums import KnownErrorState, ProblemState
-from models.problem import ProblemRead
-from models.services import incidents, kedb, problems
-from models.settings import get_settings
-from tasks.problem.common import ACTOR, STEP_OPTIONS, run_step
+from problemflow.models.base import utcnow
+from problemflow.models.enums import KnownErrorState, ProblemState
+from problemflow.models.problem import ProblemRead
+from problemflow.models.services import incidents, kedb, problems
+from problemflow.models.settings import get_settings
+from problemflow.tasks.problem.common import ACTOR, STEP_OPTIONS, run_step
 
 RESOLUTION_CODE = "fixed_by_problem"
 

@@ -10,13 +10,13 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models.change import Approval
-from models.enums import ClosureCode, ProblemState
-from models.incident import Incident
-from models.kedb import KnownErrorIncident
-from models.review import Review, ReviewRead
-from models.services import audit, changes, kedb, problems
-from tasks.problem.common import ACTOR, STEP_OPTIONS, run_step
+from problemflow.models.change import Approval
+from problemflow.models.enums import ClosureCode, ProblemState
+from problemflow.models.incident import Incident
+from problemflow.models.kedb import KnownErrorIncident
+from problemflow.models.review import Review, ReviewRead
+from problemflow.models.services import audit, changes, kedb, problems
+from problemflow.tasks.problem.common import ACTOR, STEP_OPTIONS, run_step
 
 
 class Closure(BaseModel):

@@ -10,13 +10,13 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.base import utcnow
-from models.enums import ClosureCode, KnownErrorState, ProblemState
-from models.incident import Incident
-from models.kedb import Signature
-from models.problem import Problem
-from models.services import audit, kedb, problems
-from tasks.problem.common import ACTOR, STEP_OPTIONS, run_step
+from problemflow.models.base import utcnow
+from problemflow.models.enums import ClosureCode, KnownErrorState, ProblemState
+from problemflow.models.incident import Incident
+from problemflow.models.kedb import Signature
+from problemflow.models.problem import Problem
+from problemflow.models.services import audit, kedb, problems
+from problemflow.tasks.problem.common import ACTOR, STEP_OPTIONS, run_step
 
 
 class Verification(BaseModel):

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
-from models.settings import get_settings
+from problemflow.models.settings import get_settings
 
 FLOW_NAME = "problem-management"
 GATES = ("root-cause", "change", "closure")
@@ -55,8 +55,8 @@ def _waiting(run: Any, now: datetime) -> WaitingRun:
 
 def people_who_may_answer(role: str) -> list[str]:
     """The enabled, enrolled people holding ``role`` (``PROBLEMFLOW_ROLES`` seeds names and roles)."""
-    from models.db import session_scope
-    from models.services import people
+    from problemflow.models.db import session_scope
+    from problemflow.models.services import people
 
     with session_scope() as db_session:
         people.seed(db_session=db_session, roles=get_settings().roles)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from prefect import task
 from sqlalchemy.orm import Session
 
-from models.kedb import WorkaroundRead
-from models.services import audit, incidents, problems
-from models.services.kedb import upsert_workaround
-from tasks.problem.common import ACTOR, STEP_OPTIONS, run_step
+from problemflow.models.kedb import WorkaroundRead
+from problemflow.models.services import audit, incidents, problems
+from problemflow.models.services.kedb import upsert_workaround
+from problemflow.tasks.problem.common import ACTOR, STEP_OPTIONS, run_step
 
 
 def apply_workaround(

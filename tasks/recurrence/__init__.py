@@ -17,13 +17,15 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.incident import NUMBER_PREFIX, format_number
-from models.recurrence import RecurrenceGroup, RecurrenceMember
-from tasks.recurrence import store
-from tasks.recurrence.config import ALGORITHM_VERSION, ScanConfig
-from tasks.recurrence.core import group
-from tasks.recurrence.persist import write_full, write_incremental
-from tasks.recurrence.problems import raise_problems
+from problemflow.models.incident import NUMBER_PREFIX
+
+from problemflow.models.numbers import format_number
+from problemflow.models.recurrence import RecurrenceGroup, RecurrenceMember
+from problemflow.tasks.recurrence import store
+from problemflow.tasks.recurrence.config import ALGORITHM_VERSION, ScanConfig
+from problemflow.tasks.recurrence.core import group
+from problemflow.tasks.recurrence.persist import write_full, write_incremental
+from problemflow.tasks.recurrence.problems import raise_problems
 
 logger = logging.getLogger("problemflow.recurrence")
 

@@ -96,7 +96,7 @@ class ScanConfig(BaseModel):
     @classmethod
     def from_settings(cls, **overrides) -> "ScanConfig":
         """Defaults from the settings (``PROBLEMFLOW_RECURRENCE_*``), then per-run overrides."""
-        from models.settings import get_settings
+        from problemflow.models.settings import get_settings
 
         settings = get_settings()
         values = {"threshold": settings.recurrence_threshold, "threshold_days": settings.recurrence_window_days,

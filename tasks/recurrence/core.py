@@ -28,8 +28,8 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from tasks.recurrence.config import ScanConfig
-from tasks.recurrence.features import Frame
+from problemflow.tasks.recurrence.config import ScanConfig
+from problemflow.tasks.recurrence.features import Frame
 
 TEXT_BIT = "text"
 RULE_BURST, RULE_RECURRENCE = 1, 2

@@ -15,12 +15,12 @@ import numpy as np
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from models.base import utcnow
-from models.incident import Incident
-from models.recurrence import RecurrenceGroup, RecurrenceMember
-from tasks.recurrence.config import ALGORITHM_VERSION
-from tasks.recurrence.core import RULE_BURST, Grouping
-from tasks.recurrence.features import Frame
+from problemflow.models.base import utcnow
+from problemflow.models.incident import Incident
+from problemflow.models.recurrence import RecurrenceGroup, RecurrenceMember
+from problemflow.tasks.recurrence.config import ALGORITHM_VERSION
+from problemflow.tasks.recurrence.core import RULE_BURST, Grouping
+from problemflow.tasks.recurrence.features import Frame
 
 BATCH = 5000
 

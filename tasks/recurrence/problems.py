@@ -13,15 +13,15 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from models.enums import Level, Priority
-from models.errors import RecurrenceGroupNotFound
-from models.incident import Incident
-from models.kedb import KnownError
-from models.problem import Problem, ProblemCreate, ProblemIncident
-from models.recurrence import RecurrenceGroup, RecurrenceMember
-from models.services import kedb as kedb_service
-from models.services import problems as problem_service
-from tasks.recurrence.config import ALGORITHM_VERSION, ScanConfig
+from problemflow.models.enums import Level, Priority
+from problemflow.models.errors import RecurrenceGroupNotFound
+from problemflow.models.incident import Incident
+from problemflow.models.kedb import KnownError
+from problemflow.models.problem import Problem, ProblemCreate, ProblemIncident
+from problemflow.models.recurrence import RecurrenceGroup, RecurrenceMember
+from problemflow.models.services import kedb as kedb_service
+from problemflow.models.services import problems as problem_service
+from problemflow.tasks.recurrence.config import ALGORITHM_VERSION, ScanConfig
 
 logger = logging.getLogger("problemflow.recurrence")
 ACTOR = "recurrence-scan"
@@ -184,7 +184,7 @@ def _open_problem_of(db_session: Session, incident_ids: list[int]) -> Optional[P
 def _known_error_for(db_session: Session, incident: Incident, config: ScanConfig) -> Optional[tuple[int, float]]:
     """The published known error that explains the group's latest incident, if the KEDB search is available."""
     try:
-        from tasks.kedb_match import query_of, search
+        from problemflow.tasks.kedb.match import query_of, search
     except ImportError:  # the KEDB search is an optional part of the product
         return None
     matches = search(db_session=db_session, top=1, min_score=config.kedb_min_score, **query_of(incident))

@@ -9,11 +9,11 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.incident import format_number
-from models.kedb import NUMBER_PREFIX as KE_PREFIX
-from models.problem import NUMBER_PREFIX as PRB_PREFIX
-from models.problem import Problem
-from models.recurrence import RecurrenceGroup
+from problemflow.models.numbers import format_number
+from problemflow.models.kedb import NUMBER_PREFIX as KE_PREFIX
+from problemflow.models.problem import NUMBER_PREFIX as PRB_PREFIX
+from problemflow.models.problem import Problem
+from problemflow.models.recurrence import RecurrenceGroup
 
 GroupStatus = Literal["problem", "known error", "waiting", "history"]
 

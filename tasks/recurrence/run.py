@@ -10,8 +10,8 @@ from typing import Any, Optional
 import httpx
 from prefect import task
 
-from tasks.recurrence import ScanMode, ScanResult, run_scan, store
-from tasks.recurrence.config import ScanConfig
+from problemflow.tasks.recurrence import ScanMode, ScanResult, run_scan, store
+from problemflow.tasks.recurrence.config import ScanConfig
 
 logger = logging.getLogger("problemflow.recurrence")
 OPENED_EVENT = "problemflow.problem.opened"
@@ -19,7 +19,7 @@ OPENED_EVENT = "problemflow.problem.opened"
 
 def scan(mode: ScanMode, overrides: dict[str, Any] | None = None, database_url: Optional[str] = None) -> ScanResult:
     """One scan in its own transaction: all of its groups, links and problems, or none."""
-    from models.db import session_scope
+    from problemflow.models.db import session_scope
 
     config = ScanConfig.from_settings(**(overrides or {}))
     try:
@@ -70,8 +70,8 @@ def announce(problem_ids: list[int]) -> int:
     headers = {"Authorization": f"Bearer {PREFECT_API_KEY.value()}"} if PREFECT_API_KEY.value() else {}
     from sqlalchemy import select
 
-    from models.db import session_scope
-    from models.problem import Problem
+    from problemflow.models.db import session_scope
+    from problemflow.models.problem import Problem
 
     with session_scope() as db_session:
         rows = db_session.execute(select(Problem.id, Problem.opened_at).where(Problem.id.in_(problem_ids)))
@@ -89,9 +89,9 @@ announce_task = task(name="announce-opened-problems", retries=3, retry_delay_sec
 
 def send_digest(result: ScanResult, database_url: Optional[str] = None) -> bool:
     """One notification for the scan's opened and newly queued problems; whether one was sent."""
-    from models.db import session_scope
-    from tasks.notify import send
-    from tasks.recurrence.queue import digest
+    from problemflow.models.db import session_scope
+    from problemflow.tasks.common.notify import send
+    from problemflow.tasks.recurrence.queue import digest
 
     with session_scope(database_url) as db_session:
         message = digest(db_session, result.problems_opened, result.groups_queued, result.groups_newly_queued)

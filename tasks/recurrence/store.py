@@ -8,11 +8,11 @@ from typing import Optional
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models.base import utcnow
-from models.incident import Incident
-from models.recurrence import ScanRun
-from tasks.recurrence.config import ALGORITHM_VERSION, FIELD_SIGNALS, ScanConfig
-from tasks.recurrence.features import Frame, build_frame
+from problemflow.models.base import utcnow
+from problemflow.models.incident import Incident
+from problemflow.models.recurrence import ScanRun
+from problemflow.tasks.recurrence.config import ALGORITHM_VERSION, FIELD_SIGNALS, ScanConfig
+from problemflow.tasks.recurrence.features import Frame, build_frame
 
 COLUMNS = [getattr(Incident, name) for name in FIELD_SIGNALS]
 

@@ -9,8 +9,8 @@ from typing import Callable
 from prefect import task
 from sqlalchemy.orm import Session
 
-from tasks.servicenow.load import LoadCounts, load
-from tasks.servicenow.parse import RowError, read_export
+from problemflow.tasks.servicenow.load import LoadCounts, load
+from problemflow.tasks.servicenow.parse import RowError, read_export
 
 __all__ = ["ImportSummary", "RowError", "import_export", "import_export_task"]
 
@@ -58,7 +58,7 @@ def import_export(
 @task(name="import-servicenow", retries=1, retry_delay_seconds=5)
 def import_export_task(path: str, database_url: str | None = None) -> ImportSummary:
     """Import a ServiceNow export in its own transaction (safe to retry: idempotent)."""
-    from models.db import session_scope
+    from problemflow.models.db import session_scope
 
     with session_scope(database_url) as session:
         return import_export(db_session=session, path=Path(path))

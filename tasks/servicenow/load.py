@@ -8,12 +8,12 @@ from typing import Any, Callable, Iterable, Iterator
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from models.audit import AuditEvent
-from models.base import utcnow
-from models.enums import IncidentSource
-from models.incident import Incident
-from models.states import priority_for
-from tasks.servicenow.parse import Event, ImportedIncident, iter_states
+from problemflow.models.audit import AuditEvent
+from problemflow.models.base import utcnow
+from problemflow.models.enums import IncidentSource
+from problemflow.models.incident import Incident
+from problemflow.models.states import priority_for
+from problemflow.tasks.servicenow.parse import Event, ImportedIncident, iter_states
 
 BATCH = 5000
 EVENT_ACTION = "servicenow_event"

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
-from models.enums import IncidentState, Level, Priority
+from problemflow.models.enums import IncidentState, Level, Priority
 
 MISSING = "?"
 REQUIRED_COLUMNS = ("number", "incident_state", "opened_at")

@@ -72,9 +72,9 @@ def test_problem_open_with_missing_incident_fails_and_stores_nothing(cli):
 
 
 def test_kedb_list_and_show(cli, clean_db):
-    from models.db import session_scope
-    from models.kedb import KnownErrorCreate
-    from models.services import kedb
+    from problemflow.models.db import session_scope
+    from problemflow.models.kedb import KnownErrorCreate
+    from problemflow.models.services import kedb
 
     with session_scope(clean_db) as session:
         kedb.create(db_session=session, known_error_in=KnownErrorCreate(title="TLS cert expired", workaround="renew"))

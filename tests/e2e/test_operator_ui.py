@@ -47,9 +47,9 @@ def wait_deployments(names: set[str], timeout: float = 90) -> None:
 
 
 def test_operator_works_a_problem_in_the_prefect_ui(operator, clean_db, problemflow_home):
-    from models import Approval, Incident, KnownError, Problem, ProblemIncident, Review
-    from models.db import session_scope
-    from models.enums import ClosureCode, IncidentState, ProblemState
+    from problemflow.models import Approval, Incident, KnownError, Problem, ProblemIncident, Review
+    from problemflow.models.db import session_scope
+    from problemflow.models.enums import ClosureCode, IncidentState, ProblemState
 
     wait_deployments({"open-incident", "problem-management"})
 

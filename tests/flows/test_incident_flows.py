@@ -8,11 +8,11 @@ import time
 
 import pytest
 
-from models.db import session_scope
-from models.enums import KnownErrorState, Level
-from models.incident import IncidentCreate
-from models.kedb import KnownErrorCreate, Signature
-from models.services import incidents, kedb
+from problemflow.models.db import session_scope
+from problemflow.models.enums import KnownErrorState, Level
+from problemflow.models.incident import IncidentCreate
+from problemflow.models.kedb import KnownErrorCreate, Signature
+from problemflow.models.services import incidents, kedb
 
 
 def publish_known_error(url: str) -> int:
@@ -25,7 +25,7 @@ def publish_known_error(url: str) -> int:
 
 
 def test_open_incident_flow_runs_the_five_steps(prefect_server, clean_db, receiver):
-    from flows.incidents import OpenIncidentForm, open_incident
+    from problemflow.flows.incidents import OpenIncidentForm, open_incident
 
     known_error_id = publish_known_error(clean_db)
     result = open_incident(form=OpenIncidentForm(
@@ -42,7 +42,7 @@ def test_open_incident_flow_runs_the_five_steps(prefect_server, clean_db, receiv
 
 
 def test_record_step_never_stores_twice(db_session):
-    from tasks.incident.identify import record
+    from problemflow.tasks.incident.identify import record
 
     first = record(db_session=db_session, incident_in=IncidentCreate(title="x"), key="run-1")
     again = record(db_session=db_session, incident_in=IncidentCreate(title="x"), key="run-1")
@@ -52,7 +52,7 @@ def test_record_step_never_stores_twice(db_session):
 def test_open_incident_form_rejects_bad_input():
     from pydantic import ValidationError
 
-    from flows.incidents import OpenIncidentForm
+    from problemflow.flows.incidents import OpenIncidentForm
 
     with pytest.raises(ValidationError, match="impact"):
         OpenIncidentForm(title="x", impact="huge")
@@ -63,7 +63,7 @@ def test_open_incident_form_rejects_bad_input():
 def test_incident_response_tells_the_team_and_publishes_a_summary(prefect_server, clean_db, receiver):
     from prefect.artifacts import Artifact
 
-    from flows.incidents import EscalatedIncident, incident_response
+    from problemflow.flows.incidents import EscalatedIncident, incident_response
 
     publish_known_error(clean_db)
     with session_scope(clean_db) as db_session:
@@ -97,9 +97,9 @@ async def _runs_of(deployment_id):
 
 
 def test_escalation_event_starts_an_incident_response_run(prefect_server, clean_db):
-    from flows.incidents import incident_response, escalation_trigger
-    from tasks.incident import respond
-    from tasks.incident.respond import flush_events
+    from problemflow.flows.incidents import incident_response, escalation_trigger
+    from problemflow.tasks.incident import respond
+    from problemflow.tasks.incident.respond import flush_events
 
     deployment_id = incident_response.to_deployment(
         name="incident-response-trigger-test", triggers=[escalation_trigger()]).apply()
@@ -127,7 +127,7 @@ def test_record_step_retried_after_a_transient_error_stores_once(prefect_server,
     from sqlalchemy.exc import OperationalError
 
     # the package exports the step functions under the module names, so fetch the module itself
-    identify_module = importlib.import_module("tasks.incident.identify")
+    identify_module = importlib.import_module("problemflow.tasks.incident.identify")
     real_record = identify_module.record
     calls = []
 
@@ -154,13 +154,13 @@ def test_record_step_retried_after_a_transient_error_stores_once(prefect_server,
 def test_record_step_does_not_retry_bad_input(prefect_server, clean_db):
     from prefect import flow
 
-    from tasks.incident.identify import record_task
+    from problemflow.tasks.incident.identify import record_task
 
     @flow
     def store_bad() -> None:
         record_task(IncidentCreate(title="x", depends_on=[999]), key="bad-input")
 
-    from models.errors import IncidentNotFound
+    from problemflow.models.errors import IncidentNotFound
 
     started = time.monotonic()
     with pytest.raises(IncidentNotFound):

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from models.audit import AuditEvent
-from models.change import Approval, ChangeRequest
-from models.db import session_scope
-from models.enums import ChangeState, ClosureCode, Decision, IncidentState, KnownErrorState, Level, ProblemState
-from models.kedb import KnownError, Workaround
-from models.problem import Problem, ProblemTask
-from models.review import Review
+from problemflow.models.audit import AuditEvent
+from problemflow.models.change import Approval, ChangeRequest
+from problemflow.models.db import session_scope
+from problemflow.models.enums import ChangeState, ClosureCode, Decision, IncidentState, KnownErrorState, Level, ProblemState
+from problemflow.models.kedb import KnownError, Workaround
+from problemflow.models.problem import Problem, ProblemTask
+from problemflow.models.review import Review
 from tests.approvers import Approvers
 from tests.flows.problem_runs import (ROLES, Server, artifacts, deployment_id, read_run, resume, serving_env, start_run, task_runs,
                                       wait_at_gate, wait_for)
@@ -165,8 +165,8 @@ def test_answers_nobody_can_vouch_for_are_refused_and_the_run_keeps_waiting(pref
     assert not ran & {"plan", "workaround", "known-error", "raise-change", "resolve"}, ran
 
     # the waiting gate is listed and, past the reminder setting, reminded (log and channels)
-    from flows.reminders import ReminderRun, approval_reminders
-    from models.settings import get_settings
+    from problemflow.flows.reminders import ReminderRun, approval_reminders
+    from problemflow.models.settings import get_settings
 
     received = []
 

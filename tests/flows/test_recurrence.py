@@ -9,8 +9,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from models.db import session_scope
-from models.problem import Problem
+from problemflow.models.db import session_scope
+from problemflow.models.problem import Problem
 from tests.tasks.recurrence.conftest import DAY, add
 
 pytestmark = [pytest.mark.integration]
@@ -26,8 +26,8 @@ def opened_events(api_url: str, problem_id: int, since) -> list[dict]:
 
 
 def test_the_flow_opens_a_problem_and_announces_it(prefect_server, clean_db):
-    from flows.recurrence import ScanParameters, recurrence_scan
-    from models.base import utcnow
+    from problemflow.flows.recurrence import ScanParameters, recurrence_scan
+    from problemflow.models.base import utcnow
 
     started = utcnow() - timedelta(seconds=1)
     with session_scope(clean_db) as db:
@@ -55,7 +55,7 @@ def test_the_flow_opens_a_problem_and_announces_it(prefect_server, clean_db):
 
 
 def test_the_deployment_is_scheduled_and_incremental():
-    from flows.recurrence import deployments
+    from problemflow.flows.recurrence import deployments
 
     (deployment,) = deployments()
     assert deployment.name == "recurrence-scan"

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from models.enums import ProblemState
-from models.incident import IncidentCreate
-from models.problem import ProblemCreate
-from models.services import incidents, problems
+from problemflow.models.enums import ProblemState
+from problemflow.models.incident import IncidentCreate
+from problemflow.models.problem import ProblemCreate
+from problemflow.models.services import incidents, problems
 
 UTC = timezone.utc
 EXECUTABLE = Path(sys.executable).parent / "problemflow"
@@ -52,7 +52,7 @@ def week(db_session):
 
 
 def test_parameters_default_to_the_week_before_today():
-    from flows.reporting import KpiReportParameters
+    from problemflow.flows.reporting import KpiReportParameters
 
     period = KpiReportParameters().period(today=date(2026, 3, 9))
     assert (period.start, period.end) == (datetime(2026, 3, 2, tzinfo=UTC), datetime(2026, 3, 9, tzinfo=UTC))
@@ -61,7 +61,7 @@ def test_parameters_default_to_the_week_before_today():
 
 
 def test_deployments_are_registered_with_their_schedules():
-    from flows.deployments import all_deployments
+    from problemflow.flows.deployments import all_deployments
 
     found = {d.name: d for d in all_deployments()}
     weekly = found["kpi-report-weekly"]
@@ -69,7 +69,7 @@ def test_deployments_are_registered_with_their_schedules():
     assert found["kanban-board"].schedules[0].schedule.interval == timedelta(minutes=15)
     from prefect.utilities.callables import parameter_schema
 
-    from flows.reporting import kpi_report
+    from problemflow.flows.reporting import kpi_report
 
     schema = parameter_schema(kpi_report).model_dump()
     fields = schema["definitions"]["KpiReportParameters"]["properties"]
@@ -82,8 +82,8 @@ def test_kpi_report_flow_writes_files_and_publishes_artifacts(week, prefect_serv
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
     from prefect.client.schemas.sorting import ArtifactSort
 
-    from flows.reporting import KpiReportParameters, kpi_report
-    from models.settings import get_settings
+    from problemflow.flows.reporting import KpiReportParameters, kpi_report
+    from problemflow.models.settings import get_settings
 
     monkeypatch.setenv("PROBLEMFLOW_WIP_LIMITS", json.dumps({"web": 0}))
     get_settings.cache_clear()
@@ -161,7 +161,7 @@ def test_kanban_board_flow_refreshes_the_page_and_artifact(week, prefect_server)
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
     from prefect.client.schemas.sorting import ArtifactSort
 
-    from flows.reporting import kanban_board
+    from problemflow.flows.reporting import kanban_board
 
     page = Path(kanban_board(team="web"))
     assert page.name == "board.html" and "checkout slow" in page.read_text()
@@ -179,8 +179,8 @@ def test_kanban_board_flow_refreshes_the_page_and_artifact(week, prefect_server)
 def test_a_lost_database_connection_is_retried(week, prefect_server, tmp_path, monkeypatch):
     from sqlalchemy.exc import OperationalError
 
-    import tasks.kpi.report as report_module
-    from flows.reporting import KpiReportParameters, kpi_report
+    import problemflow.tasks.reporting.kpi.report as report_module
+    from problemflow.flows.reporting import KpiReportParameters, kpi_report
 
     real = report_module.compute_report
     calls = []

@@ -8,16 +8,16 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from models.base import utcnow
-from models.db import session_scope
-from models.enums import IncidentSource, KnownErrorState, ProblemState
-from models.incident import IncidentCreate
-from models.kedb import KnownError
-from models.problem import Problem
-from models.services import incidents
-from tasks.problem import known_error, resolve, review
-from tasks.problem.reminders import due_for_reminder
-from tasks.problem.waiting import WaitingRun
+from problemflow.models.base import utcnow
+from problemflow.models.db import session_scope
+from problemflow.models.enums import IncidentSource, KnownErrorState, ProblemState
+from problemflow.models.incident import IncidentCreate
+from problemflow.models.kedb import KnownError
+from problemflow.models.problem import Problem
+from problemflow.models.services import incidents
+from problemflow.tasks.problem import known_error, resolve, review
+from problemflow.tasks.problem.reminders import due_for_reminder
+from problemflow.tasks.problem.waiting import WaitingRun
 from tests.tasks.problem.conftest import make_problem
 
 pytestmark = pytest.mark.integration
@@ -38,7 +38,7 @@ def _fixed_problem(session, statement: str, service: str = "checkout") -> int:
 
 
 def test_fix_verification_reopens_on_recurrence_and_verifies_after_the_window(prefect_server, clean_db):
-    from flows.verification import fix_verification
+    from problemflow.flows.verification import fix_verification
 
     with session_scope(clean_db) as s:
         recurring = _fixed_problem(s, "Checkout times out", service="checkout")

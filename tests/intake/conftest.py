@@ -15,7 +15,7 @@ import httpx
 import pytest
 import uvicorn
 
-from models.settings import Settings
+from problemflow.models.settings import Settings
 from problemflow.prefect_server import free_port
 
 TOKEN = "test-intake-token"

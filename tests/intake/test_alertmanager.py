@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from models.alert import AlertEvent
-from models.audit import AuditEvent
-from models.db import session_scope
-from models.incident import Incident
+from problemflow.models.alert import AlertEvent
+from problemflow.models.audit import AuditEvent
+from problemflow.models.db import session_scope
+from problemflow.models.incident import Incident
 from tests.intake.conftest import alertmanager_payload
 
 DISK = {

@@ -11,8 +11,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from models.db import session_scope
-from models.incident import Incident
+from problemflow.models.db import session_scope
+from problemflow.models.incident import Incident
 from problemflow.prefect_server import free_port
 from tests.intake.conftest import TOKEN, intake_settings, serve_intake
 

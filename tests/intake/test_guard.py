@@ -8,9 +8,9 @@ import socket
 import httpx
 from sqlalchemy import func, select, text
 
-from models.alert import AlertEvent
-from models.db import session_scope
-from models.incident import Incident
+from problemflow.models.alert import AlertEvent
+from problemflow.models.db import session_scope
+from problemflow.models.incident import Incident
 from tests.intake.conftest import TOKEN, alertmanager_payload, intake_settings, serve_intake
 
 ALERT = {"fingerprint": "0123456789abcdef", "labels": {"alertname": "X", "severity": "warning"}}

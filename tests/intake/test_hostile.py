@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from models.alert import AlertEvent
-from models.db import session_scope
+from problemflow.models.alert import AlertEvent
+from problemflow.models.db import session_scope
 from tests.conftest import clear_tables
 from tests.intake.conftest import TOKEN, alertmanager_payload, intake_settings, serve_intake
 from tests.intake.test_sources import grafana_payload, pd_event

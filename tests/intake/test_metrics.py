@@ -6,9 +6,9 @@ import re
 
 from sqlalchemy import inspect, text
 
-from models.db import get_engine, session_scope
-from models.problem import ProblemCreate
-from models.services import problems
+from problemflow.models.db import get_engine, session_scope
+from problemflow.models.problem import ProblemCreate
+from problemflow.models.services import problems
 from tests.intake.conftest import alertmanager_payload
 
 

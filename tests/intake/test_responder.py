@@ -8,10 +8,10 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from models.db import session_scope
-from models.enums import IncidentSource
-from models.incident import Incident, IncidentCreate
-from models.services import incidents
+from problemflow.models.db import session_scope
+from problemflow.models.enums import IncidentSource
+from problemflow.models.incident import Incident, IncidentCreate
+from problemflow.models.services import incidents
 from tests.intake.conftest import TOKEN, alertmanager_payload, intake_settings, intake_subprocess, serve_intake
 
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}
@@ -45,7 +45,7 @@ def test_new_incidents_are_responded_and_leftovers_swept_on_start(clean_db):
 
 @pytest.mark.integration
 def test_only_urgent_incidents_reach_prefect_as_escalation_events(clean_db, prefect_server, tmp_path):
-    from models.base import utcnow
+    from problemflow.models.base import utcnow
 
     started = utcnow()  # events of earlier tests (same ids: they restart per test) are older
     # a process of its own, as ``problemflow up`` starts it, with PREFECT_API_URL in its environment
@@ -80,7 +80,7 @@ def test_the_most_urgent_incidents_are_responded_to_first(clean_db):
     """In a storm the response step works through P1s before the P4s that came before them."""
     from sqlalchemy.orm import sessionmaker
 
-    from models.db import get_engine
+    from problemflow.models.db import get_engine
     from problemflow.intake.responder import Responder
 
     order: list[int] = []

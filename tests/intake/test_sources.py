@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from models.alert import AlertEvent
-from models.db import session_scope
-from models.incident import Incident
+from problemflow.models.alert import AlertEvent
+from problemflow.models.db import session_scope
+from problemflow.models.incident import Incident
 
 
 def _incidents(db_url: str) -> list[Incident]:

@@ -20,9 +20,9 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from models.alert import AlertEvent
-from models.db import session_scope
-from models.incident import Incident
+from problemflow.models.alert import AlertEvent
+from problemflow.models.db import session_scope
+from problemflow.models.incident import Incident
 from tests.intake.conftest import TOKEN, alertmanager_payload, intake_subprocess
 
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}

@@ -10,8 +10,8 @@ from typing import Iterator
 import httpx
 from sqlalchemy import create_engine, func, select, text
 
-from models.db import get_engine, session_scope, upgrade
-from models.incident import Incident
+from problemflow.models.db import get_engine, session_scope, upgrade
+from problemflow.models.incident import Incident
 from tests.conftest import PG_SERVER
 from tests.intake.conftest import TOKEN, alertmanager_payload, intake_settings, serve_intake
 

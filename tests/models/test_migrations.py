@@ -7,9 +7,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
-import models  # noqa: F401
-from models.base import Base
-from models.db import alembic_config, current_revisions, get_engine
+from problemflow import models  # noqa: F401
+from problemflow.models.base import Base
+from problemflow.models.db import alembic_config, current_revisions, get_engine
 
 
 def test_schema_is_at_every_head(db_url):
@@ -30,7 +30,7 @@ def test_migrations_match_the_models(db_url):
 
 
 def test_upgrade_is_repeatable(db_url):
-    from models.db import upgrade
+    from problemflow.models.db import upgrade
 
     upgrade(db_url)
     upgrade(db_url)

@@ -8,11 +8,11 @@ import pyotp
 import pytest
 from sqlalchemy import select, text
 
-from models.change import Approval, ApprovalCreate
-from models.enums import Decision, Role
-from models.person import Person, PersonCreate
-from models.services import changes, people
-from models.services.people import (DISABLED, LOCKED_OUT, NO_ROLE, NO_SUCH_PERSON, NOT_ENROLLED, REUSED_CODE,
+from problemflow.models.change import Approval, ApprovalCreate
+from problemflow.models.enums import Decision, Role
+from problemflow.models.person import Person, PersonCreate
+from problemflow.models.services import changes, people
+from problemflow.models.services.people import (DISABLED, LOCKED_OUT, NO_ROLE, NO_SUCH_PERSON, NOT_ENROLLED, REUSED_CODE,
                                     WRONG_CODE, PersonExists)
 
 AT = datetime(2026, 11, 27, 12, 0, 5, tzinfo=timezone.utc)

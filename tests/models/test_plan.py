@@ -6,9 +6,9 @@ from datetime import date
 
 import pytest
 
-from models.errors import DependencyCycle
-from models.problem import ProblemCreate, ProblemTask, ProblemTaskCreate
-from models.services import problems
+from problemflow.models.errors import DependencyCycle
+from problemflow.models.problem import ProblemCreate, ProblemTask, ProblemTaskCreate
+from problemflow.models.services import problems
 from sqlalchemy import func, select
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from models.change import ApprovalCreate, ChangeRequestCreate
-from models.enums import (
+from problemflow.models.change import ApprovalCreate, ChangeRequestCreate
+from problemflow.models.enums import (
     ChangeState,
     ClosureCode,
     Decision,
@@ -16,12 +16,12 @@ from models.enums import (
     ProblemState,
     Role,
 )
-from models.errors import IncidentNotFound, OpenDependencies, ProblemNotFound
-from models.incident import IncidentCreate, IncidentUpdate
-from models.kedb import KnownErrorCreate, Signature
-from models.problem import ProblemCreate, ProblemIncident, RootCauseIn
-from models.services import audit, changes, incidents, kedb, problems
-from models.states import IllegalTransition
+from problemflow.models.errors import IncidentNotFound, OpenDependencies, ProblemNotFound
+from problemflow.models.incident import IncidentCreate, IncidentUpdate
+from problemflow.models.kedb import KnownErrorCreate, Signature
+from problemflow.models.problem import ProblemCreate, ProblemIncident, RootCauseIn
+from problemflow.models.services import audit, changes, incidents, kedb, problems
+from problemflow.models.states import IllegalTransition
 
 
 def new_incident(db_session, title="Disk full", **fields):

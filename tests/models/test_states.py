@@ -6,8 +6,8 @@ import itertools
 
 import pytest
 
-from models.enums import ChangeState, IncidentState, KnownErrorState, Level, Priority, ProblemState
-from models.states import (
+from problemflow.models.enums import ChangeState, IncidentState, KnownErrorState, Level, Priority, ProblemState
+from problemflow.models.states import (
     MACHINES,
     IllegalTransition,
     allowed_next,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from models.settings import Settings
+from problemflow.models.settings import Settings
 from problemflow.stack import door_warnings
 
 

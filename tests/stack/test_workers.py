@@ -53,10 +53,10 @@ def prefect_on_postgres(tmp_path):
 
 def seed_recurring_incidents(db_url: str) -> None:
     """Three services whose disks fill up four times each this week."""
-    from models.base import utcnow
-    from models.db import session_scope
-    from models.incident import IncidentCreate
-    from models.services import incidents
+    from problemflow.models.base import utcnow
+    from problemflow.models.db import session_scope
+    from problemflow.models.incident import IncidentCreate
+    from problemflow.models.services import incidents
 
     now = utcnow()
     with session_scope(db_url) as session:
@@ -75,8 +75,8 @@ def seed_recurring_incidents(db_url: str) -> None:
 
 def test_two_workers_burst_no_duplicates(prefect_on_postgres, clean_db, tmp_path):
     approvers = Approvers(clean_db, ROLES)
-    from models import Approval, KnownError, Problem, ProblemIncident, Review
-    from models.db import session_scope
+    from problemflow.models import Approval, KnownError, Problem, ProblemIncident, Review
+    from problemflow.models.db import session_scope
 
     api_url = prefect_on_postgres
     home = tmp_path / "home"

@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from models.audit import AuditEvent
-from models.db import session_scope
-from models.incident import Incident
+from problemflow.models.audit import AuditEvent
+from problemflow.models.db import session_scope
+from problemflow.models.incident import Incident
 from problemflow.cli import app
 
 REPO = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@ from typing import Sequence, Union
 import sqlalchemy as sa
 from alembic import op
 
-import models.base
+import problemflow.models.base
 
 revision: str = "0002_intake"
 down_revision: Union[str, Sequence[str], None] = "0001"
@@ -22,7 +22,7 @@ def upgrade() -> None:
     op.create_table(
         "alert_event",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("received_at", models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("received_at", problemflow.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("source", sa.String(length=32), nullable=False),
         sa.Column("fingerprint", sa.String(length=200), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),

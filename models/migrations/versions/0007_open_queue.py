@@ -8,7 +8,7 @@ from typing import Sequence, Union
 import sqlalchemy as sa
 from alembic import op
 
-import models.base
+import problemflow.models.base
 
 revision: str = "0007_open_queue"
 down_revision: Union[str, Sequence[str], None] = "0006_merge"
@@ -19,7 +19,7 @@ depends_on: Union[str, Sequence[str], None] = None
 def upgrade() -> None:
     with op.batch_alter_table("recurrence_group") as batch:
         batch.add_column(sa.Column("rank", sa.Float(), server_default="0", nullable=False))
-        batch.add_column(sa.Column("queued_at", models.base.UTCDateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("queued_at", problemflow.models.base.UTCDateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:

@@ -8,14 +8,14 @@ from typing import Sequence, Union
 import sqlalchemy as sa
 from alembic import op
 
-import models.base
+import problemflow.models.base
 
 revision: str = "0008_people"
 down_revision: Union[str, Sequence[str], None] = "0007_open_queue"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
-UTC = models.base.UTCDateTime(timezone=True)
+UTC = problemflow.models.base.UTCDateTime(timezone=True)
 
 
 def upgrade() -> None:

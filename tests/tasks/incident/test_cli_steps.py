@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from models.db import session_scope
-from models.enums import KnownErrorState
-from models.kedb import KnownErrorCreate, Signature
-from models.services import kedb
+from problemflow.models.db import session_scope
+from problemflow.models.enums import KnownErrorState
+from problemflow.models.kedb import KnownErrorCreate, Signature
+from problemflow.models.services import kedb
 
 
 def seed_kedb(url: str) -> None:
@@ -66,8 +66,8 @@ def test_incident_open_runs_the_steps(cli, clean_db):
 
 def test_incident_close_refuses_open_dependencies(cli, clean_db):
     cli("incident", "open", "--title", "Switch down")
-    from models.incident import IncidentCreate
-    from models.services import incidents
+    from problemflow.models.incident import IncidentCreate
+    from problemflow.models.services import incidents
 
     with session_scope(clean_db) as db_session:
         incidents.create(db_session=db_session, incident_in=IncidentCreate(title="App down", depends_on=[1]))

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from models.enums import IncidentState
-from models.errors import OpenDependencies
-from models.incident import IncidentCreate
-from models.services import incidents
-from tasks.incident import close
+from problemflow.models.enums import IncidentState
+from problemflow.models.errors import OpenDependencies
+from problemflow.models.incident import IncidentCreate
+from problemflow.models.services import incidents
+from problemflow.tasks.incident import close
 
 
 def test_close_waits_for_dependencies_and_records_the_resolution(db_session):

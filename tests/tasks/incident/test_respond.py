@@ -9,14 +9,14 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from models.audit import AuditEvent
-from models.enums import KnownErrorState, Level
-from models.incident import IncidentCreate
-from models.kedb import KnownErrorCreate, KnownErrorIncident, Signature
-from models.problem import ProblemCreate
-from models.services import incidents, kedb, problems
-from tasks.incident import respond
-from tasks.incident.respond import ESCALATED_EVENT, flush_events
+from problemflow.models.audit import AuditEvent
+from problemflow.models.enums import KnownErrorState, Level
+from problemflow.models.incident import IncidentCreate
+from problemflow.models.kedb import KnownErrorCreate, KnownErrorIncident, Signature
+from problemflow.models.problem import ProblemCreate
+from problemflow.models.services import incidents, kedb, problems
+from problemflow.tasks.incident import respond
+from problemflow.tasks.incident.respond import ESCALATED_EVENT, flush_events
 
 
 def publish(db_session, title, workaround="", problem_id=None, **signature):
@@ -106,7 +106,7 @@ def test_p3_is_not_escalated(db_session, receiver):
 
 
 def test_undelivered_escalation_is_recorded_and_the_response_still_counts(db_session, monkeypatch):
-    from models.settings import get_settings
+    from problemflow.models.settings import get_settings
 
     monkeypatch.setenv("PROBLEMFLOW_NOTIFY_URLS", json.dumps(["json://127.0.0.1:9/"]))
     get_settings.cache_clear()
@@ -144,7 +144,7 @@ def events_for(api_url: str, resource: str, since=None) -> list[dict]:
 
 
 def test_escalation_emits_a_prefect_event_after_commit(db_session, prefect_server):
-    from models.base import utcnow
+    from problemflow.models.base import utcnow
 
     started = utcnow()
     incident = open_incident(db_session, "Payments down", impact=Level.high, urgency=Level.high)
@@ -166,7 +166,7 @@ def test_escalation_emits_a_prefect_event_after_commit(db_session, prefect_serve
 def test_close_rejects_bad_codes(db_session, code):
     from pydantic import ValidationError
 
-    from tasks.incident import close
+    from problemflow.tasks.incident import close
 
     incident = open_incident(db_session, "x")
     with pytest.raises(ValidationError):

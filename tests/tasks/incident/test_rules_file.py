@@ -6,9 +6,9 @@ import os
 
 import pytest
 
-from models.incident import IncidentCreate
-from tasks.incident import triage
-from tasks.incident.rules import Rules, RulesError, get_rules
+from problemflow.models.incident import IncidentCreate
+from problemflow.tasks.incident import triage
+from problemflow.tasks.incident.rules import Rules, RulesError, get_rules
 
 
 def test_unknown_field_names_the_rule_and_field():
@@ -43,7 +43,7 @@ def test_missing_required_value_and_bad_toml():
 
 
 def test_rules_file_from_settings_is_reloaded_and_bad_edits_keep_the_last_good(tmp_path, monkeypatch):
-    from models.settings import get_settings
+    from problemflow.models.settings import get_settings
 
     path = tmp_path / "rules.toml"
     path.write_text('[[category]]\nname = "a"\nwhen.keywords = ["gizmo"]\ncategory = "Gizmos"\n')

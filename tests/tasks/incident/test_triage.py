@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from models.enums import IncidentSource, Level, Priority
-from models.incident import IncidentCreate
-from models.states import priority_for
-from tasks.incident import categorize, get_rules, identify, prioritize, triage
-from tasks.incident.rules import DEFAULT_RULES_FILE, Rules
+from problemflow.models.enums import IncidentSource, Level, Priority
+from problemflow.models.incident import IncidentCreate
+from problemflow.models.states import priority_for
+from problemflow.tasks.incident import categorize, get_rules, identify, prioritize, triage
+from problemflow.tasks.incident.rules import DEFAULT_RULES_FILE, Rules
 
 
 def alert(alertname: str, severity: str = "warning", title: str | None = None, **labels) -> IncidentCreate:

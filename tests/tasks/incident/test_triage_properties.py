@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.enums import IncidentSource, Level
-from models.incident import IncidentCreate
-from tasks.incident import triage
+from problemflow.models.enums import IncidentSource, Level
+from problemflow.models.incident import IncidentCreate
+from problemflow.tasks.incident import triage
 
 LABEL_KEYS = st.sampled_from(["alertname", "severity", "service", "job", "instance", "team", "owner",
                               "environment", "env", "pod", "x"])

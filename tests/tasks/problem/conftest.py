@@ -4,11 +4,11 @@ from datetime import timedelta
 
 import pytest
 
-from models.base import utcnow
-from models.enums import IncidentSource, Level
-from models.incident import IncidentCreate
-from models.problem import ProblemCreate
-from models.services import incidents, problems
+from problemflow.models.base import utcnow
+from problemflow.models.enums import IncidentSource, Level
+from problemflow.models.incident import IncidentCreate
+from problemflow.models.problem import ProblemCreate
+from problemflow.models.services import incidents, problems
 
 # the same alert seen by several monitors: one open incident per source and fingerprint
 SOURCES = [IncidentSource.alertmanager, IncidentSource.grafana, IncidentSource.pagerduty, IncidentSource.generic,

@@ -10,24 +10,24 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
-import tasks.problem.common as common
-from models.change import Approval, ChangeRequest
-from models.db import session_scope
-from models.enums import ClosureCode, Decision, Role
-from models.errors import DependencyCycle
-from models.kedb import KnownError, Workaround
-from models.problem import FactorIn, Problem, ProblemCreate, ProblemTaskCreate, RootCauseAnalysis, RootCauseIn
-from models.review import Review
-from tasks.problem.analyse import analyse_task, root_cause_task
-from tasks.problem.change import ChangeSpec, implement_task, raise_change_task
-from tasks.problem.decisions import record_decision_task
+import problemflow.tasks.problem.common as common
+from problemflow.models.change import Approval, ChangeRequest
+from problemflow.models.db import session_scope
+from problemflow.models.enums import ClosureCode, Decision, Role
+from problemflow.models.errors import DependencyCycle
+from problemflow.models.kedb import KnownError, Workaround
+from problemflow.models.problem import FactorIn, Problem, ProblemCreate, ProblemTaskCreate, RootCauseAnalysis, RootCauseIn
+from problemflow.models.review import Review
+from problemflow.tasks.problem.analyse import analyse_task, root_cause_task
+from problemflow.tasks.problem.change import ChangeSpec, implement_task, raise_change_task
+from problemflow.tasks.problem.decisions import record_decision_task
 from tests.approvers import Approvers
-from tasks.problem.identify import identify_task, open_problem_task
-from tasks.problem.known_error import known_error_task
-from tasks.problem.plan import plan_task
-from tasks.problem.resolve import resolve_task
-from tasks.problem.review import Closure, review_task
-from tasks.problem.workaround import workaround_task
+from problemflow.tasks.problem.identify import identify_task, open_problem_task
+from problemflow.tasks.problem.known_error import known_error_task
+from problemflow.tasks.problem.plan import plan_task
+from problemflow.tasks.problem.resolve import resolve_task
+from problemflow.tasks.problem.review import Closure, review_task
+from problemflow.tasks.problem.workaround import workaround_task
 from tests.tasks.problem.conftest import make_problem
 
 pytestmark = pytest.mark.integration
@@ -57,7 +57,7 @@ def flaky(monkeypatch, clean_db):
     monkeypatch.setattr(common, "session_scope", scope)
     for module in ("identify", "analyse", "plan", "workaround", "known_error", "change", "resolve", "review",
                    "decisions"):
-        monkeypatch.setattr(f"tasks.problem.{module}.run_step", run_step)
+        monkeypatch.setattr(f"problemflow.tasks.problem.{module}.run_step", run_step)
     return calls
 
 
@@ -102,7 +102,7 @@ def test_a_validation_error_is_not_retried(prefect_server, monkeypatch, clean_db
         calls[step.__name__] += 1
         return real(step, **kwargs)
 
-    monkeypatch.setattr("tasks.problem.plan.run_step", counting)
+    monkeypatch.setattr("problemflow.tasks.problem.plan.run_step", counting)
     with session_scope(clean_db) as s:
         problem_id = make_problem(s)
     cycle = [ProblemTaskCreate(key="a", title="A", depends_on=["b"]),
@@ -113,8 +113,8 @@ def test_a_validation_error_is_not_retried(prefect_server, monkeypatch, clean_db
 
 
 def _incidents(session):
-    from models.incident import IncidentCreate
-    from models.services import incidents
+    from problemflow.models.incident import IncidentCreate
+    from problemflow.models.services import incidents
 
     for n in range(3):
         yield incidents.create(db_session=session, incident_in=IncidentCreate(

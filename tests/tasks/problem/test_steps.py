@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from models.change import ChangeRequest
-from models.enums import (ChangeState, ClosureCode, FactorCategory, IncidentState, KnownErrorState,
+from problemflow.models.change import ChangeRequest
+from problemflow.models.enums import (ChangeState, ClosureCode, FactorCategory, IncidentState, KnownErrorState,
                           Priority, ProblemScale, ProblemState)
-from models.errors import DependencyCycle
-from models.kedb import KnownError
-from models.problem import FactorIn, Problem, ProblemTaskCreate, RootCauseIn
-from tasks.problem import analyse, change, identify, known_error, notices, plan, resolve, review, workaround
+from problemflow.models.errors import DependencyCycle
+from problemflow.models.kedb import KnownError
+from problemflow.models.problem import FactorIn, Problem, ProblemTaskCreate, RootCauseIn
+from problemflow.tasks.problem import analyse, change, identify, known_error, notices, plan, resolve, review, workaround
 from tests.tasks.problem.conftest import make_problem
 
 
@@ -23,7 +23,7 @@ def test_identify_sizes_the_problem_and_assesses_it(db_session, problem_id):
 
 
 def test_identify_calls_many_incidents_on_a_critical_service_major(db_session):
-    from models.enums import Level
+    from problemflow.models.enums import Level
 
     pid = make_problem(db_session, count=2, impact=Level.high)
     scope = identify.identify(db_session=db_session, problem_id=pid)
@@ -33,8 +33,8 @@ def test_identify_calls_many_incidents_on_a_critical_service_major(db_session):
 
 
 def test_analyse_gathers_timeline_and_related_incidents(db_session, problem_id):
-    from models.incident import IncidentCreate
-    from models.services import incidents
+    from problemflow.models.incident import IncidentCreate
+    from problemflow.models.services import incidents
 
     incidents.create(db_session=db_session, incident_in=IncidentCreate(
         title="Another checkout timeout", service="checkout", category="Application",
@@ -142,10 +142,10 @@ def test_analyse_waits_for_a_slot_of_the_team_wip_limit(prefect_server, db_sessi
 
     from prefect.concurrency.sync import concurrency
 
-    from models.settings import get_settings
+    from problemflow.models.settings import get_settings
 
     monkeypatch.setattr(get_settings(), "wip_limits", {"payments": 1})
-    from tasks.board import ensure_wip_limits
+    from problemflow.tasks.problem.wip import ensure_wip_limits
 
     ensure_wip_limits(limits={"payments": 1})
     finished = threading.Event()

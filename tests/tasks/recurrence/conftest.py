@@ -7,9 +7,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from models.incident import IncidentCreate
-from models.recurrence import RecurrenceGroup, RecurrenceMember
-from models.services import incidents
+from problemflow.models.incident import IncidentCreate
+from problemflow.models.recurrence import RecurrenceGroup, RecurrenceMember
+from problemflow.models.services import incidents
 
 # Three days ago, at 09:00: the scan opens problems only for recurrences of the present,
 # so the incidents these tests write (a few days apart from T0) are recent.

@@ -6,8 +6,8 @@ import random
 
 from sqlalchemy import select
 
-from models.recurrence import RecurrenceMember
-from tasks.recurrence import run_scan
+from problemflow.models.recurrence import RecurrenceMember
+from problemflow.tasks.recurrence import run_scan
 
 from .conftest import DAY, add, groups
 
@@ -88,7 +88,7 @@ def test_a_new_incident_that_bridges_two_groups_merges_them(db):
 
 
 def test_scanning_an_empty_database_records_the_run(db):
-    from models.recurrence import ScanRun
+    from problemflow.models.recurrence import ScanRun
 
     first = run_scan(db_session=db)
     second = run_scan(db_session=db)
@@ -101,9 +101,9 @@ def test_scanning_an_empty_database_records_the_run(db):
 def test_a_failed_scan_keeps_nothing_but_a_failed_run(db, monkeypatch):
     import pytest
 
-    import tasks.recurrence as recurrence
-    from models.recurrence import RecurrenceGroup, ScanRun
-    from tasks.recurrence.run import scan
+    import problemflow.tasks.recurrence as recurrence
+    from problemflow.models.recurrence import RecurrenceGroup, ScanRun
+    from problemflow.tasks.recurrence.run import scan
 
     for m in (0, 1, 2):
         add(db, m, "Login page 500", service="sso", fingerprint=f"fp-{m}", category="auth", assignment_group="iam")

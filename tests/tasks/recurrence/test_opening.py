@@ -8,13 +8,13 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from models.enums import ProblemState
-from models.problem import Problem
-from models.recurrence import RecurrenceGroup
-from models.services import problems as problem_service
-from tasks.recurrence import ScanConfig, run_scan
-from tasks.recurrence.queue import ranked_groups
-from tasks.recurrence.run import send_digest
+from problemflow.models.enums import ProblemState
+from problemflow.models.problem import Problem
+from problemflow.models.recurrence import RecurrenceGroup
+from problemflow.models.services import problems as problem_service
+from problemflow.tasks.recurrence import ScanConfig, run_scan
+from problemflow.tasks.recurrence.queue import ranked_groups
+from problemflow.tasks.recurrence.run import send_digest
 
 from .conftest import DAY, T0, add
 
@@ -77,8 +77,8 @@ def test_the_cap_opens_the_best_groups_and_queues_the_rest_ranked(db, receiver):
     assert statuses == {"payments": "problem", "orders": "problem", "mail": "waiting", "wiki": "waiting", "archive-2019": "history"}
 
     # the KPI report counts the queue
-    from tasks.kpi.problems import problem_flow
-    from tasks.kpi.schemas import Period, Scope
+    from problemflow.tasks.reporting.kpi.problems import problem_flow
+    from problemflow.tasks.reporting.kpi.schemas import Period, Scope
 
     period = Period(start=T0 - timedelta(days=30), end=T0 + timedelta(days=30))
     assert problem_flow(db_session=db, period=period, scope=Scope()).waiting_groups == 2
@@ -115,7 +115,7 @@ def test_a_queued_group_whose_recurrence_ended_leaves_the_queue(db):
 
 
 def test_pending_groups_are_listed_and_opened_on_purpose_from_the_cli(cli):
-    from models.db import session_scope
+    from problemflow.models.db import session_scope
 
     with session_scope(cli.env["PROBLEMFLOW_DATABASE_URL"]) as db:
         recurring(db, "payments", impact="high", urgency="high")

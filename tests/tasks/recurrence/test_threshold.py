@@ -8,14 +8,14 @@ import json
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from models.enums import KnownErrorState
-from models.kedb import KnownErrorCreate, Signature
-from models.problem import Problem, ProblemCreate, ProblemIncident
-from models.recurrence import RecurrenceGroup
-from models.services import kedb as kedb_service
-from models.services import problems as problem_service
+from problemflow.models.enums import KnownErrorState
+from problemflow.models.kedb import KnownErrorCreate, Signature
+from problemflow.models.problem import Problem, ProblemCreate, ProblemIncident
+from problemflow.models.recurrence import RecurrenceGroup
+from problemflow.models.services import kedb as kedb_service
+from problemflow.models.services import problems as problem_service
 from problemflow.cli import app
-from tasks.recurrence import run_scan
+from problemflow.tasks.recurrence import run_scan
 
 from .conftest import DAY, add
 

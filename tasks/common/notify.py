@@ -6,7 +6,7 @@ import logging
 
 from prefect import task
 
-from models.settings import get_settings
+from problemflow.models.settings import get_settings
 
 logger = logging.getLogger("problemflow.notify")
 

@@ -9,10 +9,10 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.functions import FunctionElement
 
-from models.base import UTCDateTime
-from models.incident import Incident
-from models.problem import Problem, ProblemIncident
-from tasks.kpi.schemas import Period, Scope
+from problemflow.models.base import UTCDateTime
+from problemflow.models.incident import Incident
+from problemflow.models.problem import Problem, ProblemIncident
+from problemflow.tasks.reporting.kpi.schemas import Period, Scope
 
 HOUR = 3600.0
 

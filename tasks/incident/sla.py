@@ -14,15 +14,15 @@ from pydantic import BaseModel
 from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.orm import Session
 
-from models.audit import AuditEvent
-from models.base import utcnow
-from models.enums import Priority
-from models.incident import Incident
-from models.services import audit
-from models.services.incidents import OPEN_STATES
-from models.settings import get_settings
-from tasks.notify import send
-from tasks.retry import retry_on_transient
+from problemflow.models.audit import AuditEvent
+from problemflow.models.base import utcnow
+from problemflow.models.enums import Priority
+from problemflow.models.incident import Incident
+from problemflow.models.services import audit
+from problemflow.models.services.incidents import OPEN_STATES
+from problemflow.models.settings import get_settings
+from problemflow.tasks.common.notify import send
+from problemflow.tasks.common.retry import retry_on_transient
 
 ACTION = "sla_breach"
 
@@ -91,7 +91,7 @@ def announce(*, db_session: Session, breaches: list[SlaBreach]) -> int:
 @task(name="sla-watch", retries=3, retry_delay_seconds=[5, 30, 120], retry_condition_fn=retry_on_transient)
 def watch_task() -> list[SlaBreach]:
     """Find and announce new SLA breaches."""
-    from models.db import session_scope
+    from problemflow.models.db import session_scope
 
     with session_scope() as db_session:
         breaches = find_breaches(db_session=db_session)

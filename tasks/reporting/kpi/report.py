@@ -8,12 +8,12 @@ from typing import Optional
 from prefect import task
 from sqlalchemy.orm import Session
 
-from models.base import utcnow
-from models.db import session_scope
-from models.settings import get_settings
-from tasks.kpi import incidents, problems
-from tasks.retry import retry_on_transient
-from tasks.kpi.schemas import (
+from problemflow.models.base import utcnow
+from problemflow.models.db import session_scope
+from problemflow.models.settings import get_settings
+from problemflow.tasks.reporting.kpi import incidents, problems
+from problemflow.tasks.common.retry import retry_on_transient
+from problemflow.tasks.reporting.kpi.schemas import (
     HIGHER_IS_BETTER,
     NEUTRAL,
     KpiReport,

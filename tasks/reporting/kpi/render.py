@@ -10,9 +10,9 @@ from typing import Optional
 
 from pydantic import BaseModel
 
-from tasks import charts
-from tasks.documents import render
-from tasks.kpi.schemas import KpiReport, KpiSnapshot
+from problemflow.tasks.reporting import charts
+from problemflow.tasks.common.documents import render
+from problemflow.tasks.reporting.kpi.schemas import KpiReport, KpiSnapshot
 
 HTML_TEMPLATE = "report/kpi.html.j2"
 MARKDOWN_TEMPLATE = "report/kpi.md.j2"

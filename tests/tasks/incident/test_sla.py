@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from models.base import utcnow
-from models.incident import IncidentCreate
-from models.services import audit, incidents
-from tasks.sla import announce, find_breaches
+from problemflow.models.base import utcnow
+from problemflow.models.incident import IncidentCreate
+from problemflow.models.services import audit, incidents
+from problemflow.tasks.incident.sla import announce, find_breaches
 
 
 def open_incident(db_session, title, impact, urgency, hours_ago):
@@ -42,8 +42,8 @@ def test_each_breach_is_announced_once(db_session, receiver):
 
 
 def test_sla_watch_flow_against_the_server(prefect_server, clean_db, receiver):
-    from models.db import session_scope
-    from flows.sla_watch import sla_watch
+    from problemflow.models.db import session_scope
+    from problemflow.flows.sla_watch import sla_watch
 
     with session_scope(clean_db) as session:
         open_incident(session, "Orders API 5xx", "high", "medium", 10)  # 2-high: 8 h target

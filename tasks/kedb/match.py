@@ -18,12 +18,12 @@ from prefect import task
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from models.enums import KnownErrorState
-from models.kedb import NUMBER_PREFIX
-from models.incident import format_number
-from models.services import incidents
-from tasks.kedb_index import get_index, now_ts
-from tasks.kedb_signals import PENALTIES, Query
+from problemflow.models.enums import KnownErrorState
+from problemflow.models.kedb import NUMBER_PREFIX
+from problemflow.models.numbers import format_number
+from problemflow.models.services import incidents
+from problemflow.tasks.kedb.index import get_index, now_ts
+from problemflow.tasks.kedb.signals import PENALTIES, Query
 
 
 class KedbMatch(BaseModel):
@@ -115,7 +115,7 @@ def match_incident(*, db_session: Session, incident_id: int | str, top: int = 5)
 @task(name="kedb-match")
 def match_incident_task(incident_id: int, top: int = 5) -> list[KedbMatch]:
     """Search the KEDB for an incident."""
-    from models.db import session_scope
+    from problemflow.models.db import session_scope
 
     with session_scope() as db_session:
         return match_incident(db_session=db_session, incident_id=incident_id, top=top)

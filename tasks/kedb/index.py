@@ -21,8 +21,8 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models.kedb import KnownError
-from tasks.kedb_signals import (
+from problemflow.models.kedb import KnownError
+from problemflow.tasks.kedb.signals import (
     ELIGIBLE,
     KEYWORDS_FOR_FULL_CREDIT,
     PENALTIES,

@@ -1,6 +1,6 @@
 """Key performance indicators of incident and problem management, computed in SQL."""
 
-from tasks.kpi.report import compute_report, compute_snapshot
-from tasks.kpi.schemas import KpiReport, KpiSnapshot, Period, Scope
+from problemflow.tasks.reporting.kpi.report import compute_report, compute_snapshot
+from problemflow.tasks.reporting.kpi.schemas import KpiReport, KpiSnapshot, Period, Scope
 
 __all__ = ["KpiReport", "KpiSnapshot", "Period", "Scope", "compute_report", "compute_snapshot"]

@@ -5,14 +5,14 @@ from __future__ import annotations
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from models.audit import AuditEvent
-from models.change import ChangeRequest
-from models.enums import ChangeState, ProblemState
-from models.incident import Incident
-from models.kedb import KnownError
-from models.problem import Problem
-from models.recurrence import RecurrenceGroup
-from tasks.kpi.schemas import (
+from problemflow.models.audit import AuditEvent
+from problemflow.models.change import ChangeRequest
+from problemflow.models.enums import ChangeState, ProblemState
+from problemflow.models.incident import Incident
+from problemflow.models.kedb import KnownError
+from problemflow.models.problem import Problem
+from problemflow.models.recurrence import RecurrenceGroup
+from problemflow.tasks.reporting.kpi.schemas import (
     ChangeKpi,
     FixVerificationKpi,
     KedbKpi,
@@ -21,7 +21,7 @@ from tasks.kpi.schemas import (
     ProblemFlowKpi,
     Scope,
 )
-from tasks.kpi.sql import hours, incident_scope, instant, problem_scope, seconds_between, within
+from problemflow.tasks.reporting.kpi.sql import hours, incident_scope, instant, problem_scope, seconds_between, within
 
 DAY = 86400.0
 # upper bounds in days of the backlog age buckets; the last bucket is open-ended

@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from models.incident import IncidentCreate
-from models.services import incidents
-from tasks.kpi import Period, Scope, compute_report
-from tasks.kpi.render import render_markdown, write_report
-from tasks.kpi.schemas import KpiReport
+from problemflow.models.incident import IncidentCreate
+from problemflow.models.services import incidents
+from problemflow.tasks.reporting.kpi import Period, Scope, compute_report
+from problemflow.tasks.reporting.kpi.render import render_markdown, write_report
+from problemflow.tasks.reporting.kpi.schemas import KpiReport
 
 UTC = timezone.utc
 START = datetime(2026, 3, 2, tzinfo=UTC)
 PERIOD = Period(start=START, end=START + timedelta(days=7))
-SNAPSHOT = Path(__file__).parent / "snapshots" / "kpi_report.md"
+SNAPSHOT = Path(__file__).parents[1] / "snapshots" / "kpi_report.md"
 CHART_NAMES = [
     "incidents_per_day", "incidents_by_priority", "incidents_by_category", "mean_times",
     "sla_breaches", "backlog_age", "mtbf",
@@ -93,7 +93,7 @@ def test_csv_holds_every_number(report, tmp_path):
 
 def test_markdown_matches_its_snapshot():
     """A report built by hand (no database), so every value and date is fixed."""
-    report = KpiReport.model_validate_json((Path(__file__).parent / "snapshots" / "kpi_report.json").read_text())
+    report = KpiReport.model_validate_json((Path(__file__).parents[1] / "snapshots" / "kpi_report.json").read_text())
     text = render_markdown(report)
     assert text == SNAPSHOT.read_text()
 

@@ -14,7 +14,7 @@ from typing import Optional
 import pygal
 from pygal.style import Style
 
-from tasks.kpi.schemas import KpiReport
+from problemflow.tasks.reporting.kpi.schemas import KpiReport
 
 FONT = "DejaVu Sans, Liberation Sans, Arial, Helvetica, sans-serif"
 STYLE = Style(

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import timezone
 from typing import Any, Optional
 
-from models.enums import KnownErrorState
+from problemflow.models.enums import KnownErrorState
 
 ELIGIBLE = (KnownErrorState.published.value, KnownErrorState.fixed.value)
 

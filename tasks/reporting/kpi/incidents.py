@@ -7,11 +7,11 @@ from collections.abc import Mapping
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
-from models.enums import Priority
-from models.incident import Incident
-from models.problem import ProblemIncident
-from tasks.kpi.schemas import IncidentVolume, MeanTime, Period, Ratio, Scope, ServiceMtbf, SlaBreach
-from tasks.kpi.sql import (
+from problemflow.models.enums import Priority
+from problemflow.models.incident import Incident
+from problemflow.models.problem import ProblemIncident
+from problemflow.tasks.reporting.kpi.schemas import IncidentVolume, MeanTime, Period, Ratio, Scope, ServiceMtbf, SlaBreach
+from problemflow.tasks.reporting.kpi.sql import (
     HOUR,
     hours,
     incident_scope,

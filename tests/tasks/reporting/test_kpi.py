@@ -8,15 +8,15 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from models.audit import AuditEvent
-from models.change import ChangeRequestCreate
-from models.enums import ChangeState, ClosureCode, IncidentState, ProblemState
-from models.incident import IncidentCreate
-from models.kedb import KnownErrorCreate
-from models.problem import ProblemCreate
-from models.services import changes, incidents, kedb, problems
-from tasks.kpi import Period, Scope, compute_report, compute_snapshot
-from tasks.kpi.report import trend
+from problemflow.models.audit import AuditEvent
+from problemflow.models.change import ChangeRequestCreate
+from problemflow.models.enums import ChangeState, ClosureCode, IncidentState, ProblemState
+from problemflow.models.incident import IncidentCreate
+from problemflow.models.kedb import KnownErrorCreate
+from problemflow.models.problem import ProblemCreate
+from problemflow.models.services import changes, incidents, kedb, problems
+from problemflow.tasks.reporting.kpi import Period, Scope, compute_report, compute_snapshot
+from problemflow.tasks.reporting.kpi.report import trend
 
 UTC = timezone.utc
 PERIOD = Period(start=datetime(2026, 3, 2, tzinfo=UTC), end=datetime(2026, 3, 9, tzinfo=UTC))

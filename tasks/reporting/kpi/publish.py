@@ -7,9 +7,9 @@ from typing import Optional
 
 from prefect import task
 
-from models.settings import get_settings
-from tasks.kpi.render import ReportFiles, render_markdown, write_report
-from tasks.kpi.schemas import KpiReport
+from problemflow.models.settings import get_settings
+from problemflow.tasks.reporting.kpi.render import ReportFiles, render_markdown, write_report
+from problemflow.tasks.reporting.kpi.schemas import KpiReport
 
 TABLE_KEY = "kpi-report"
 MARKDOWN_KEY = "kpi-report-summary"

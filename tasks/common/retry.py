@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from tasks.notify import NotificationFailed
+from problemflow.tasks.common.notify import NotificationFailed
 
 logger = logging.getLogger("problemflow.retry")
 

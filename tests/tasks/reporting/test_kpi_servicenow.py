@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 DATA = Path(
     os.environ.get("PROBLEMFLOW_SERVICENOW_LOG", REPO / "../shared/data/incident_event_log.csv.gz")
 )
@@ -63,8 +63,8 @@ def empty_tables(url: str) -> None:
     """Empty every table of ours, fast also after a large import."""
     from sqlalchemy import text
 
-    from models.base import Base
-    from models.db import get_engine
+    from problemflow.models.base import Base
+    from problemflow.models.db import get_engine
 
     engine = get_engine(url)
     tables = list(reversed(Base.metadata.sorted_tables))
@@ -86,8 +86,8 @@ def empty_tables(url: str) -> None:
 @pytest.fixture(scope="module")
 def imported(db_url):
     """The log imported once into the emptied test database."""
-    from models.db import session_scope
-    from tasks.servicenow import import_export
+    from problemflow.models.db import session_scope
+    from problemflow.tasks.servicenow import import_export
 
     empty_tables(db_url)
     with session_scope(db_url) as db_session:
@@ -103,8 +103,8 @@ def expected() -> list[dict]:
 
 
 def snapshot(url, bounds, **targets):
-    from models.db import session_scope
-    from tasks.kpi import Period, Scope, compute_snapshot
+    from problemflow.models.db import session_scope
+    from problemflow.tasks.reporting.kpi import Period, Scope, compute_snapshot
 
     with session_scope(url) as db_session:
         return compute_snapshot(
@@ -157,9 +157,9 @@ def test_sla_breaches_match_the_csv(imported, expected):
 
 
 def test_report_renders_for_the_whole_log(imported, tmp_path):
-    from models.db import session_scope
-    from tasks.kpi import Period, compute_report
-    from tasks.kpi.render import write_report
+    from problemflow.models.db import session_scope
+    from problemflow.tasks.reporting.kpi import Period, compute_report
+    from problemflow.tasks.reporting.kpi.render import write_report
 
     with session_scope(imported) as db_session:
         report = compute_report(db_session=db_session, period=Period(start=ALL_TIME[0], end=ALL_TIME[1]))

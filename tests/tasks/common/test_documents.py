@@ -1,7 +1,7 @@
 """The problem documents: their shape (snapshots), user text kept as data, files written.
 
 Regenerate the golden files after an intended change with
-``UPDATE_SNAPSHOTS=1 .venv/bin/pytest tests/tasks/test_documents.py``.
+``UPDATE_SNAPSHOTS=1 .venv/bin/pytest tests/tasks/common/test_documents.py``.
 """
 
 from __future__ import annotations
@@ -12,19 +12,19 @@ from pathlib import Path
 
 import pytest
 
-from models.audit import AuditEventRead
-from models.change import ApprovalRead, ChangeRequestRead
-from models.enums import (ChangeState, ChangeType, ClosureCode, Decision, FactorCategory, IncidentSource,
+from problemflow.models.audit import AuditEventRead
+from problemflow.models.change import ApprovalRead, ChangeRequestRead
+from problemflow.models.enums import (ChangeState, ChangeType, ClosureCode, Decision, FactorCategory, IncidentSource,
                           IncidentState, KnownErrorState, Level, Priority, ProblemScale, ProblemState, Role,
                           TaskStatus)
-from models.incident import IncidentRead
-from models.kedb import KnownErrorRead, Signature
-from models.problem import FactorIn, ProblemIncidentRead, ProblemRead, ProblemTaskRead, RootCauseRead
-from models.review import ReviewRead
-from tasks import documents
-from tasks.documents import Dossier
+from problemflow.models.incident import IncidentRead
+from problemflow.models.kedb import KnownErrorRead, Signature
+from problemflow.models.problem import FactorIn, ProblemIncidentRead, ProblemRead, ProblemTaskRead, RootCauseRead
+from problemflow.models.review import ReviewRead
+from problemflow.tasks.common import documents
+from problemflow.tasks.common.documents import Dossier
 
-SNAPSHOTS = Path(__file__).parent / "snapshots"
+SNAPSHOTS = Path(__file__).parents[1] / "snapshots"
 UPDATE = os.environ.get("UPDATE_SNAPSHOTS") == "1"
 T0 = datetime(2026, 11, 2, 9, 30, tzinfo=timezone.utc)
 

@@ -14,15 +14,14 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.base import utcnow
-from models.db import session_scope
-from models.enums import ProblemState, TaskStatus
-from models.incident import format_number
-from models.problem import NUMBER_PREFIX, Problem, ProblemTask
-from models.settings import get_settings
-from tasks.documents import render
-from tasks.kpi.report import READ_RETRIES
-from tasks.problem.analyse import wip_limit_name
+from problemflow.models.base import utcnow
+from problemflow.models.db import session_scope
+from problemflow.models.enums import ProblemState, TaskStatus
+from problemflow.models.numbers import format_number
+from problemflow.models.problem import NUMBER_PREFIX, Problem, ProblemTask
+from problemflow.models.settings import get_settings
+from problemflow.tasks.common.documents import render
+from problemflow.tasks.reporting.kpi.report import READ_RETRIES
 
 UNASSIGNED = "(unassigned)"
 PROBLEM_COLUMNS = [
@@ -250,52 +249,6 @@ def write_board(board: Board, out_dir: Path) -> Path:
 
 
 # ---- Prefect ---------------------------------------------------------------------
-
-
-class WipLimitSync(BaseModel):
-    name: str
-    team: str
-    limit: int
-    action: Literal["created", "updated", "unchanged"]
-
-
-def ensure_wip_limits(client=None, limits: Optional[Mapping[str, int]] = None) -> list[WipLimitSync]:
-    """Create or update the global concurrency limit ``wip-<team>`` for each team's WIP limit.
-
-    ``client`` is a synchronous Prefect client; without one, a client for the
-    configured API is opened for the call.
-    """
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import (
-        GlobalConcurrencyLimitCreate,
-        GlobalConcurrencyLimitUpdate,
-    )
-    from prefect.exceptions import ObjectNotFound
-
-    limits = dict(get_settings().wip_limits if limits is None else limits)
-    if not limits:
-        return []
-    if client is None:
-        with get_client(sync_client=True) as own_client:
-            return ensure_wip_limits(own_client, limits)
-    done = []
-    for team, limit in sorted(limits.items()):
-        name = wip_limit_name(team)
-        try:
-            existing = client.read_global_concurrency_limit_by_name(name)
-        except ObjectNotFound:
-            client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=limit))
-            action = "created"
-        else:
-            if existing.limit == limit and existing.active:
-                action = "unchanged"
-            else:
-                client.update_global_concurrency_limit(
-                    name, GlobalConcurrencyLimitUpdate(limit=limit, active=True)
-                )
-                action = "updated"
-        done.append(WipLimitSync(name=name, team=team, limit=limit, action=action))
-    return done
 
 
 @task(name="build-board", **READ_RETRIES)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable, Optional
 
-from tasks.problem.waiting import api_configured
+from problemflow.tasks.problem.waiting import api_configured
 
 DEPLOYMENT_NAME = "problem-management/problem-management"
 
@@ -40,7 +40,7 @@ def start_problem_run(problem_id: int, number: str, echo: Callable[[str], object
     echo(f"no {DEPLOYMENT_NAME} deployment is served: running the flow in this process against {where}; "
          "its gates wait here (answer them with `problemflow approve RUN_ID` while PREFECT_API_URL points "
          "at the same server)")
-    from flows.problem_management import ProblemRun, problem_management
+    from problemflow.flows.problem_management import ProblemRun, problem_management
 
     outcome = problem_management(ProblemRun(problem_id=problem_id))
     return f"{number}: {outcome.outcome} ({outcome.closure_code})"

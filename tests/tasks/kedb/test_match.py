@@ -7,12 +7,12 @@ from datetime import timedelta
 
 import pytest
 
-from models.base import utcnow
-from models.enums import KnownErrorState
-from models.incident import IncidentCreate
-from models.kedb import KnownErrorCreate, Signature
-from models.services import incidents, kedb
-from tasks.kedb_match import match_incident, search, search_brute_force
+from problemflow.models.base import utcnow
+from problemflow.models.enums import KnownErrorState
+from problemflow.models.incident import IncidentCreate
+from problemflow.models.kedb import KnownErrorCreate, Signature
+from problemflow.models.services import incidents, kedb
+from problemflow.tasks.kedb.match import match_incident, search, search_brute_force
 
 
 def known_error(db_session, title, state=KnownErrorState.published, symptoms="", **signature):
@@ -135,7 +135,7 @@ def test_index_follows_kedb_changes(db_session, crafted):
 
 
 def test_hit_counters_do_not_rebuild_the_index(db_session, crafted):
-    from tasks.kedb_index import get_index
+    from problemflow.tasks.kedb.index import get_index
 
     first = get_index(db_session)
     incident = incidents.create(db_session=db_session, incident_in=IncidentCreate(title="x"))

@@ -13,7 +13,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 
 
 @lru_cache
@@ -43,12 +43,12 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, Field
 
-from models.audit import AuditEventRead
-from models.change import ApprovalRead, ChangeRequestRead
-from models.incident import IncidentRead
-from models.kedb import KnownErrorRead, WorkaroundRead
-from models.problem import ProblemIncidentRead, ProblemRead, ProblemTaskRead, RootCauseRead
-from models.review import ReviewRead
+from problemflow.models.audit import AuditEventRead
+from problemflow.models.change import ApprovalRead, ChangeRequestRead
+from problemflow.models.incident import IncidentRead
+from problemflow.models.kedb import KnownErrorRead, WorkaroundRead
+from problemflow.models.problem import ProblemIncidentRead, ProblemRead, ProblemTaskRead, RootCauseRead
+from problemflow.models.review import ReviewRead
 
 DOCUMENTS = ("kickoff", "known-error", "change-request", "review", "incident-log")
 
@@ -276,7 +276,7 @@ def render_gate_brief(*, heading: str, problem: ProblemRead, facts: list[tuple[s
 
 def write_document(rendered: Rendered, output_dir: Path | None = None) -> list[Path]:
     """Write ``<output_dir>/<problem number>/<name>.md`` and ``.html``."""
-    from models.settings import get_settings
+    from problemflow.models.settings import get_settings
 
     folder = (output_dir or get_settings().output_dir) / rendered.problem_number
     folder.mkdir(parents=True, exist_ok=True)
@@ -298,7 +298,7 @@ def artifact_key(rendered: Rendered) -> str:
 def publish_artifacts(rendered: list[Rendered]) -> list[str]:
     """Publish each document's Markdown as an artifact of the current Prefect run (all at
     once: see ``tasks.artifacts``); returns their keys."""
-    from tasks.artifacts import Markdown, publish_markdown
+    from problemflow.tasks.common.artifacts import Markdown, publish_markdown
 
     documents = [Markdown(doc.markdown, artifact_key(doc), f"{doc.name} of {doc.problem_number}") for doc in rendered]
     publish_markdown(documents)

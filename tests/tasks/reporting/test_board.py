@@ -8,15 +8,15 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from typer.testing import CliRunner
 
-from models.enums import ClosureCode, ProblemState, TaskStatus
-from models.problem import ProblemCreate, ProblemTaskCreate
-from models.services import problems
+from problemflow.models.enums import ClosureCode, ProblemState, TaskStatus
+from problemflow.models.problem import ProblemCreate, ProblemTaskCreate
+from problemflow.models.services import problems
 from problemflow.cli import app
-from tasks.board import (
+from problemflow.tasks.problem.wip import ensure_wip_limits
+from problemflow.tasks.reporting.board import (
     UNASSIGNED,
     board_table,
     build_board,
-    ensure_wip_limits,
     render_board_html,
     render_board_markdown,
 )
@@ -116,7 +116,7 @@ def test_board_documents_mark_the_over_limit_cells(work):
 
 def test_board_command_prints_the_board(work, tmp_path, monkeypatch):
     monkeypatch.setenv("PROBLEMFLOW_WIP_LIMITS", json.dumps(LIMITS))
-    from models.settings import get_settings
+    from problemflow.models.settings import get_settings
 
     get_settings.cache_clear()
     try:

@@ -1,0 +1,1 @@
+"""Plumbing every step shares: retries, notifications, artifacts, the Jinja environment."""

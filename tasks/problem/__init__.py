@@ -1,0 +1,1 @@
+"""Problem-management steps: one module per step, each a Prefect task over a plain function."""

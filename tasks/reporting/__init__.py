@@ -1,0 +1,1 @@
+"""Reporting: KPIs and their report, the Kanban board, charts."""
