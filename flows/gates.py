@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 from problemflow.models.enums import Decision, Role
 from problemflow.models.settings import get_settings
 from problemflow.tasks.problem.decisions import record_decision_task
-from problemflow.tasks.problem.waiting import GATES, gate_of  # noqa: F401  (gate_of: keys are <gate>-<round>-<try>)
+from problemflow.tasks.problem.waiting import GATE_ROLES
 
 F = TypeVar("F", bound=RunInput)
 
@@ -92,8 +92,7 @@ class ClosureSignOff(RunInput):
 
 
 FORMS: dict[str, type[RunInput]] = {"root-cause": RootCauseSignOff, "change": ChangeApproval, "closure": ClosureSignOff}
-ROLES: dict[str, Role] = {"root-cause": Role.problem_manager, "change": Role.change_approver,
-                          "closure": Role.problem_manager}
+ROLES: dict[str, Role] = {gate: Role(role) for gate, role in GATE_ROLES.items()}
 
 
 def _with_brief(form: type[F], brief: str) -> type[F]:

@@ -14,7 +14,8 @@ from problemflow.models.enums import IncidentSource, Level, Priority
 from problemflow.models.incident import IncidentCreate, IncidentRead
 from problemflow.tasks.incident import categorize_task, identify_task, prioritize_task, respond_task
 from problemflow.tasks.incident.identify import record_task
-from problemflow.tasks.incident.respond import ESCALATED_EVENT, ResponseOutcome
+from problemflow.tasks.common.events import ESCALATED_EVENT
+from problemflow.tasks.incident.respond import ResponseOutcome
 from problemflow.tasks.incident.summary import ResponseSummary, publish_summary_task, summarize_task
 from problemflow.tasks.common.notify import notify
 

@@ -22,6 +22,7 @@ from problemflow.tasks.problem.change import ChangeSpec, conclude_approval_task,
 from problemflow.tasks.problem.dossier import documents_task, gate_brief_task
 from problemflow.tasks.problem.identify import identify_task, open_problem_task
 from problemflow.tasks.problem.known_error import known_error_task
+from problemflow.tasks.common.events import OPENED_EVENT
 from problemflow.tasks.problem.notices import announce_task
 from problemflow.tasks.problem.plan import plan_task
 from problemflow.tasks.problem.resolve import resolve_task
@@ -29,7 +30,6 @@ from problemflow.tasks.problem.review import Closure, review_task
 from problemflow.tasks.problem.workaround import workaround_task
 
 DEPLOYMENT = "problem-management"
-OPENED_EVENT = "problemflow.problem.opened"
 
 
 class ProblemRun(BaseModel):

@@ -11,7 +11,6 @@ from sqlalchemy import JSON, ForeignKey, Index, String, and_
 from sqlalchemy.orm import Mapped, mapped_column
 
 from problemflow.models.base import Base, utcnow
-from problemflow.models.enums import IncidentState
 from problemflow.models.incident import Incident
 from problemflow.models.states import OPEN_INCIDENT_STATES
 

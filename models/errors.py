@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from problemflow.models.numbers import format_number
+
 
 class ProblemflowError(Exception):
     """Base class of every error a person can act on."""
@@ -15,7 +17,7 @@ class NotFound(ProblemflowError, LookupError):
         self.key = key
         shown = key
         if self.prefix and (isinstance(key, int) or (isinstance(key, str) and key.isdigit())):
-            shown = f"{self.prefix}{int(key):07d}"
+            shown = format_number(self.prefix, int(key))
         super().__init__(f"{self.kind} {shown} not found")
 
 

@@ -7,6 +7,8 @@ from typing import Optional
 import typer
 
 from problemflow.cli.output import print_json, print_table, to_jsonable
+from problemflow.models.numbers import format_number
+from problemflow.models.problem import NUMBER_PREFIX as PRB
 
 
 def _factor(text: str) -> dict:
@@ -68,7 +70,8 @@ def approve(
 
 def approvals(as_json: bool = typer.Option(False, "--json", help="Print a JSON array")) -> None:
     """List problem runs waiting at a gate, oldest first."""
-    from problemflow.tasks.problem.waiting import api_configured, waiting_runs
+    from problemflow.tasks.common.events import api_configured
+    from problemflow.tasks.problem.waiting import waiting_runs
 
     if not api_configured():
         raise ValueError("PREFECT_API_URL is not set: no Prefect server to ask for waiting runs")
@@ -79,7 +82,7 @@ def approvals(as_json: bool = typer.Option(False, "--json", help="Print a JSON a
     print_table(
         "Runs waiting at a gate",
         ["flow run", "problem", "gate", "waiting (h)", "who can answer"],
-        ([w.flow_run_id, f"PRB{w.problem_id:07d}" if w.problem_id else "-", w.gate or w.pause_key,
+        ([w.flow_run_id, format_number(PRB, w.problem_id) if w.problem_id else "-", w.gate or w.pause_key,
           f"{w.waiting_hours:.1f}", ", ".join(w.can_answer) or "-"] for w in rows),
     )
 

@@ -35,7 +35,6 @@ def open_incident(
     """Open an incident from the service desk: identify, categorize, prioritize, store, respond."""
     from problemflow.cli.kedb import parse_labels
     from problemflow.tasks.incident import respond, triage
-    from problemflow.tasks.incident.respond import flush_events
 
     levels = {k: v for k, v in (("impact", impact), ("urgency", urgency)) if v is not None}
     incident_in = IncidentCreate(
@@ -58,7 +57,6 @@ def open_incident(
     # stored first: a failing response leaves the incident in place to respond to later
     with session_scope() as db_session:
         outcome = respond(db_session=db_session, incident_id=incident_id)
-    flush_events()
     with session_scope() as db_session:
         read = IncidentRead.model_validate(incidents.get_or_raise(db_session=db_session, incident_id=incident_id))
     if as_json:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable, Optional
 
-from problemflow.tasks.problem.waiting import api_configured
+from problemflow.tasks.common.events import api_configured
 
 DEPLOYMENT_NAME = "problem-management/problem-management"
 

@@ -11,6 +11,8 @@ from problemflow.models.enums import Level, ProblemScale, ProblemState
 from problemflow.models.problem import ProblemCreate, ProblemIncidentRead, ProblemRead
 from problemflow.models.services import problems
 from problemflow.cli.output import print_json, print_record, print_table, to_jsonable
+from problemflow.models.numbers import format_number
+from problemflow.models.incident import NUMBER_PREFIX as INC
 
 app = typer.Typer(help="Problems.", no_args_is_help=True)
 
@@ -119,7 +121,7 @@ def show_problem(
     print_table(
         "Linked incidents",
         ["incident", "score", "reason", "by"],
-        ([f"INC{l.incident_id:07d}", f"{l.score:.2f}", l.reason, l.linked_by] for l in links),
+        ([format_number(INC, l.incident_id), f"{l.score:.2f}", l.reason, l.linked_by] for l in links),
     )
 
 

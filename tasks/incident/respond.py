@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Optional
 
+import httpx
 from prefect import task
 from pydantic import BaseModel, Field
 from sqlalchemy import event, select
@@ -22,12 +23,13 @@ from problemflow.models.kedb import Workaround
 from problemflow.models.services import audit, incidents, kedb
 from problemflow.models.settings import get_settings
 from problemflow.tasks.kedb.match import KedbMatch, query_of, search
+from problemflow.tasks.common import events
+from problemflow.tasks.common.events import ESCALATED_EVENT
 from problemflow.tasks.common.notify import NotificationFailed, send
 from problemflow.tasks.common.retry import retry_on_transient
 
 logger = logging.getLogger("problemflow.incident")
 
-ESCALATED_EVENT = "problemflow.incident.escalated"
 
 
 class ResponseOutcome(BaseModel):
@@ -50,12 +52,6 @@ def resource_id(incident_id: int) -> str:
     return f"problemflow.incident.{incident_id}"
 
 
-def _api_configured() -> bool:
-    from prefect.settings import PREFECT_API_URL
-
-    return bool(PREFECT_API_URL.value())
-
-
 def _emit_after_commit(db_session: Session, payload: dict[str, Any]) -> None:
     """Queue the escalation event; it goes out when (and only if) the session commits."""
     pending = db_session.info.setdefault("problemflow_events", [])
@@ -65,15 +61,15 @@ def _emit_after_commit(db_session: Session, payload: dict[str, Any]) -> None:
     db_session.info["problemflow_events_hooked"] = True
 
     def emit(session: Session) -> None:
-        from prefect.events import emit_event
-
-        for item in session.info.pop("problemflow_events", []):
-            emit_event(
-                event=ESCALATED_EVENT,
-                resource={"prefect.resource.id": resource_id(item["incident_id"]),
-                          "prefect.resource.name": item["number"]},
-                payload=item,
-            )
+        queued = [
+            events.event(ESCALATED_EVENT, resource_id=resource_id(item["incident_id"]),
+                         resource_name=item["number"], payload=item, key=f"{item['incident_id']}/{item['opened_at']}")
+            for item in session.info.pop("problemflow_events", [])
+        ]
+        try:
+            events.send(queued)
+        except httpx.HTTPError as error:  # committed already: say so, the incident keeps its escalation
+            logger.warning("escalation event(s) for %s not sent: %s", [e["payload"]["number"] for e in queued], error)
 
     def drop(session: Session) -> None:
         session.info.pop("problemflow_events", None)
@@ -146,23 +142,15 @@ def respond(*, db_session: Session, incident_id: int | str) -> ResponseOutcome:
             detail={"priority": priority.value, "notified": outcome.notified,
                     "notify_error": outcome.notify_error},
         )
-        if _api_configured():
+        if events.api_configured():
             _emit_after_commit(db_session, {
                 "incident_id": incident.id, "number": incident.number, "priority": priority.value,
+                "opened_at": incident.opened_at.isoformat(),
                 "title": incident.title, "known_error": best.number if best else None,
             })
             outcome.event_pending = True
     db_session.flush()
     return outcome
-
-
-def flush_events() -> None:
-    """Send queued Prefect events now (short-lived processes call this before exiting)."""
-    from prefect.events.worker import EventsWorker
-
-    EventsWorker.drain_all()
-
-
 
 
 @task(name="respond", retries=3, retry_delay_seconds=[1, 5, 15], retry_condition_fn=retry_on_transient)

@@ -8,6 +8,8 @@ from problemflow.models.settings import get_settings
 from problemflow.tasks.common.notify import send
 from problemflow.tasks.problem.common import STEP_OPTIONS
 from problemflow.tasks.problem.waiting import WaitingRun, waiting_runs
+from problemflow.models.numbers import format_number
+from problemflow.models.problem import NUMBER_PREFIX
 
 
 def due_for_reminder(run: WaitingRun, *, remind_after_hours: float, interval_hours: float) -> bool:
@@ -27,7 +29,7 @@ def remind_task(interval_hours: float) -> list[WaitingRun]:
     due = [r for r in waiting_runs() if due_for_reminder(r, remind_after_hours=remind_after,
                                                          interval_hours=interval_hours)]
     for run in due:
-        problem = f"PRB{run.problem_id:07d}" if run.problem_id else run.name
+        problem = format_number(NUMBER_PREFIX, run.problem_id) if run.problem_id else run.name
         send(f"{problem} waits for the {run.gate or run.pause_key} gate",
              f"Flow run {run.flow_run_id} has waited {run.waiting_hours:.1f} h. Can answer: "
              f"{', '.join(run.can_answer) or 'nobody holds the role ' + str(run.role)}. "

@@ -34,12 +34,6 @@ def gate_of(pause_key: str) -> Optional[str]:
     return next((g for g in GATES if pause_key == g or pause_key.startswith(g + "-")), None)
 
 
-def api_configured() -> bool:
-    from prefect.settings import PREFECT_API_URL
-
-    return bool(PREFECT_API_URL.value())
-
-
 def _waiting(run: Any, now: datetime) -> WaitingRun:
     key = run.state.state_details.pause_key or ""
     gate = gate_of(key)

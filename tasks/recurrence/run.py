@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import logging
-import uuid
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Optional
 
-import httpx
 from prefect import task
 
+from problemflow.models.numbers import format_number
+from problemflow.models.problem import NUMBER_PREFIX
+from problemflow.tasks.common import events
+from problemflow.tasks.common.events import OPENED_EVENT
 from problemflow.tasks.recurrence import ScanMode, ScanResult, run_scan, store
 from problemflow.tasks.recurrence.config import ScanConfig
 
 logger = logging.getLogger("problemflow.recurrence")
-OPENED_EVENT = "problemflow.problem.opened"
 
 
 def scan(mode: ScanMode, overrides: dict[str, Any] | None = None, database_url: Optional[str] = None) -> ScanResult:
@@ -37,37 +38,24 @@ def scan(mode: ScanMode, overrides: dict[str, Any] | None = None, database_url: 
 scan_task = task(name="recurrence-scan", retries=2, retry_delay_seconds=[5, 30])(scan)
 
 
-def api_url() -> Optional[str]:
-    """The Prefect API the events go to; None when none is configured."""
-    from prefect.settings import PREFECT_API_URL
-
-    return PREFECT_API_URL.value() or None
-
-
 def opened_event(problem_id: int, opened_at: datetime) -> dict[str, Any]:
     """The event that starts problem management. Its id is fixed per problem, so
     resending is harmless; the opening time is part of it, so a problem with the
     same number in another database (or after a reset) is still announced."""
-    return {
-        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{OPENED_EVENT}/{problem_id}/{opened_at.isoformat()}")),
-        "occurred": datetime.now(timezone.utc).isoformat(),
-        "event": OPENED_EVENT,
-        "resource": {"prefect.resource.id": f"problemflow.problem.{problem_id}", "prefect.resource.name": f"PRB{problem_id:07d}"},
-        "payload": {"problem_id": problem_id},
-    }
+    return events.event(
+        OPENED_EVENT, resource_id=f"problemflow.problem.{problem_id}",
+        resource_name=format_number(NUMBER_PREFIX, problem_id), payload={"problem_id": problem_id},
+        key=f"{problem_id}/{opened_at.isoformat()}",
+    )
 
 
 def announce(problem_ids: list[int]) -> int:
     """Emit ``problemflow.problem.opened`` for each problem; returns how many were sent."""
-    url = api_url()
     if not problem_ids:
         return 0
-    if not url:
+    if not events.api_configured():
         logger.info("no Prefect API configured: %d opened problems not announced", len(problem_ids))
         return 0
-    from prefect.settings import PREFECT_API_KEY
-
-    headers = {"Authorization": f"Bearer {PREFECT_API_KEY.value()}"} if PREFECT_API_KEY.value() else {}
     from sqlalchemy import select
 
     from problemflow.models.db import session_scope
@@ -76,12 +64,8 @@ def announce(problem_ids: list[int]) -> int:
     with session_scope() as db_session:
         rows = db_session.execute(select(Problem.id, Problem.opened_at).where(Problem.id.in_(problem_ids)))
         opened = {problem_id: opened_at for problem_id, opened_at in rows}
-    events = [opened_event(problem_id, opened[problem_id]) for problem_id in problem_ids if problem_id in opened]
-    with httpx.Client(base_url=url.rstrip("/") + "/", headers=headers, timeout=30) as client:
-        for start in range(0, len(events), 500):
-            response = client.post("events", json=events[start : start + 500])
-            response.raise_for_status()
-    return len(events)
+    return events.send([opened_event(problem_id, opened[problem_id]) for problem_id in problem_ids
+                        if problem_id in opened])
 
 
 announce_task = task(name="announce-opened-problems", retries=3, retry_delay_seconds=[2, 10, 30])(announce)

@@ -99,7 +99,6 @@ async def _runs_of(deployment_id):
 def test_escalation_event_starts_an_incident_response_run(prefect_server, clean_db):
     from problemflow.flows.incidents import incident_response, escalation_trigger
     from problemflow.tasks.incident import respond
-    from problemflow.tasks.incident.respond import flush_events
 
     deployment_id = incident_response.to_deployment(
         name="incident-response-trigger-test", triggers=[escalation_trigger()]).apply()
@@ -110,7 +109,6 @@ def test_escalation_event_starts_an_incident_response_run(prefect_server, clean_
         incident_id = incident.id
     with session_scope(clean_db) as db_session:
         assert respond(db_session=db_session, incident_id=incident_id).event_pending
-    flush_events()
     deadline = time.monotonic() + 45
     runs = []
     while time.monotonic() < deadline and not runs:

@@ -16,7 +16,7 @@ from problemflow.models.kedb import KnownErrorCreate, KnownErrorIncident, Signat
 from problemflow.models.problem import ProblemCreate
 from problemflow.models.services import incidents, kedb, problems
 from problemflow.tasks.incident import respond
-from problemflow.tasks.incident.respond import ESCALATED_EVENT, flush_events
+from problemflow.tasks.common.events import ESCALATED_EVENT
 
 
 def publish(db_session, title, workaround="", problem_id=None, **signature):
@@ -151,7 +151,6 @@ def test_escalation_emits_a_prefect_event_after_commit(db_session, prefect_serve
     outcome = respond(db_session=db_session, incident_id=incident.id)
     assert outcome.event_pending
     db_session.commit()
-    flush_events()
     resource = f"problemflow.incident.{incident.id}"
     deadline = time.monotonic() + 20
     while not (found := events_for(prefect_server, resource, since=started)) and time.monotonic() < deadline:
