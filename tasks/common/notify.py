@@ -7,11 +7,12 @@ import logging
 from prefect import task
 
 from problemflow.models.settings import get_settings
+from problemflow.tasks.common.retry import RETRIES, TransientError
 
 logger = logging.getLogger("problemflow.notify")
 
 
-class NotificationFailed(RuntimeError):
+class NotificationFailed(TransientError):
     """Every configured channel refused the message (worth a retry)."""
 
 
@@ -38,8 +39,7 @@ def send(title: str, body: str, *, tag: str = "problemflow", urls: list[str] | N
     return delivered
 
 
-@task(name="notify", retries=3, retry_delay_seconds=[2, 10, 30],
-      retry_condition_fn=lambda task, run, state: isinstance(state.result(raise_on_failure=False), NotificationFailed))
+@task(name="notify", **RETRIES)
 def notify(title: str, body: str, tag: str = "problemflow") -> int:
     """Notify the configured channels."""
     return send(title, body, tag=tag)

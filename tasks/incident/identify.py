@@ -9,7 +9,7 @@ from prefect import task
 from problemflow.models.incident import IncidentCreate
 from problemflow.tasks.incident.facts import facts_of
 from problemflow.tasks.incident.rules import Rules, get_rules
-from problemflow.tasks.common.retry import retry_on_transient
+from problemflow.tasks.common.retry import RETRIES
 
 
 def _first_label(labels: dict[str, Any], names: list[str]) -> str | None:
@@ -74,7 +74,7 @@ def record(*, db_session, incident_in: IncidentCreate, key: str, actor: str = "s
 
 
 
-@task(name="record-incident", retries=3, retry_delay_seconds=[1, 5, 15], retry_condition_fn=retry_on_transient)
+@task(name="record-incident", **RETRIES)
 def record_task(incident_in: IncidentCreate, key: str, actor: str = "service-desk"):
     """Store the incident (idempotent by key); returns it as IncidentRead."""
     from problemflow.models.db import session_scope

@@ -26,7 +26,7 @@ from problemflow.tasks.kedb.match import KedbMatch, query_of, search
 from problemflow.tasks.common import events
 from problemflow.tasks.common.events import ESCALATED_EVENT
 from problemflow.tasks.common.notify import NotificationFailed, send
-from problemflow.tasks.common.retry import retry_on_transient
+from problemflow.tasks.common.retry import RETRIES
 
 logger = logging.getLogger("problemflow.incident")
 
@@ -153,7 +153,7 @@ def respond(*, db_session: Session, incident_id: int | str) -> ResponseOutcome:
     return outcome
 
 
-@task(name="respond", retries=3, retry_delay_seconds=[1, 5, 15], retry_condition_fn=retry_on_transient)
+@task(name="respond", **RETRIES)
 def respond_task(incident_id: int) -> ResponseOutcome:
     """Response: KEDB match, workaround, escalation (idempotent)."""
     from problemflow.models.db import session_scope

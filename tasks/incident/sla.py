@@ -22,7 +22,7 @@ from problemflow.models.services import audit
 from problemflow.models.services.incidents import OPEN_STATES
 from problemflow.models.settings import get_settings
 from problemflow.tasks.common.notify import send
-from problemflow.tasks.common.retry import retry_on_transient
+from problemflow.tasks.common.retry import RETRIES
 
 ACTION = "sla_breach"
 
@@ -88,7 +88,7 @@ def announce(*, db_session: Session, breaches: list[SlaBreach]) -> int:
 
 
 
-@task(name="sla-watch", retries=3, retry_delay_seconds=[5, 30, 120], retry_condition_fn=retry_on_transient)
+@task(name="sla-watch", **RETRIES)
 def watch_task() -> list[SlaBreach]:
     """Find and announce new SLA breaches."""
     from problemflow.models.db import session_scope

@@ -6,7 +6,7 @@ import logging
 from typing import Any, Callable, TypeVar
 
 from problemflow.models.db import session_scope
-from problemflow.tasks.common.retry import retry_on_transient
+from problemflow.tasks.common.retry import RETRIES
 
 logger = logging.getLogger("problemflow.problem")
 
@@ -16,12 +16,7 @@ ACTOR = "problemflow"
 
 
 # decorator options of every step that touches the database or sends notifications
-STEP_OPTIONS: dict[str, Any] = {
-    "retries": 3,
-    "retry_delay_seconds": [0.5, 2, 10],
-    "retry_condition_fn": retry_on_transient,
-    "persist_result": True,
-}
+STEP_OPTIONS: dict[str, Any] = {**RETRIES, "persist_result": True}
 
 
 def run_step(step: Callable[..., T], /, **kwargs: Any) -> T:

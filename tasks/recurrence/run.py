@@ -8,6 +8,7 @@ from typing import Any, Optional
 
 from prefect import task
 
+from problemflow.tasks.common.retry import RETRIES
 from problemflow.models.numbers import format_number
 from problemflow.models.problem import NUMBER_PREFIX
 from problemflow.tasks.common import events
@@ -35,7 +36,7 @@ def scan(mode: ScanMode, overrides: dict[str, Any] | None = None, database_url: 
 
 
 # Safe to retry: a failed scan rolls back whole, and problems are unique per group key.
-scan_task = task(name="recurrence-scan", retries=2, retry_delay_seconds=[5, 30])(scan)
+scan_task = task(name="recurrence-scan", **RETRIES)(scan)
 
 
 def opened_event(problem_id: int, opened_at: datetime) -> dict[str, Any]:
@@ -68,7 +69,7 @@ def announce(problem_ids: list[int]) -> int:
                         if problem_id in opened])
 
 
-announce_task = task(name="announce-opened-problems", retries=3, retry_delay_seconds=[2, 10, 30])(announce)
+announce_task = task(name="announce-opened-problems", **RETRIES)(announce)
 
 
 def send_digest(result: ScanResult, database_url: Optional[str] = None) -> bool:
@@ -85,4 +86,4 @@ def send_digest(result: ScanResult, database_url: Optional[str] = None) -> bool:
     return True
 
 
-digest_task = task(name="recurrence-digest", retries=3, retry_delay_seconds=[2, 10, 30])(send_digest)
+digest_task = task(name="recurrence-digest", **RETRIES)(send_digest)

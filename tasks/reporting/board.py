@@ -21,7 +21,7 @@ from problemflow.models.numbers import format_number
 from problemflow.models.problem import NUMBER_PREFIX, Problem, ProblemTask
 from problemflow.models.settings import get_settings
 from problemflow.tasks.common.documents import render
-from problemflow.tasks.reporting.kpi.report import READ_RETRIES
+from problemflow.tasks.common.retry import RETRIES
 
 UNASSIGNED = "(unassigned)"
 PROBLEM_COLUMNS = [
@@ -251,7 +251,7 @@ def write_board(board: Board, out_dir: Path) -> Path:
 # ---- Prefect ---------------------------------------------------------------------
 
 
-@task(name="build-board", **READ_RETRIES)
+@task(name="build-board", **RETRIES)
 def build_board_task(team: Optional[str] = None) -> Board:
     """Read the board in a session of its own."""
     with session_scope() as db_session:

@@ -9,6 +9,7 @@ from typing import Callable
 from prefect import task
 from sqlalchemy.orm import Session
 
+from problemflow.tasks.common.retry import RETRIES
 from problemflow.tasks.servicenow.load import LoadCounts, load
 from problemflow.tasks.servicenow.parse import RowError, read_export
 
@@ -55,7 +56,7 @@ def import_export(
     )
 
 
-@task(name="import-servicenow", retries=1, retry_delay_seconds=5)
+@task(name="import-servicenow", **RETRIES)
 def import_export_task(path: str, database_url: str | None = None) -> ImportSummary:
     """Import a ServiceNow export in its own transaction (safe to retry: idempotent)."""
     from problemflow.models.db import session_scope

@@ -12,7 +12,7 @@ from problemflow.models.base import utcnow
 from problemflow.models.db import session_scope
 from problemflow.models.settings import get_settings
 from problemflow.tasks.reporting.kpi import incidents, problems
-from problemflow.tasks.common.retry import retry_on_transient
+from problemflow.tasks.common.retry import RETRIES
 from problemflow.tasks.reporting.kpi.schemas import (
     HIGHER_IS_BETTER,
     NEUTRAL,
@@ -24,7 +24,6 @@ from problemflow.tasks.reporting.kpi.schemas import (
 )
 
 # reads only, so a retry after a lost or locked database is always safe
-READ_RETRIES = {"retries": 3, "retry_delay_seconds": [1, 5, 15], "retry_condition_fn": retry_on_transient}
 # changes smaller than this are reported as "same" (rates are fractions, times hours)
 TOLERANCE = 1e-9
 
@@ -97,7 +96,7 @@ def compute_report(
     )
 
 
-@task(name="compute-kpis", **READ_RETRIES)
+@task(name="compute-kpis", **RETRIES)
 def compute_report_task(period: Period, scope: Scope) -> KpiReport:
     """Compute the KPI report in a session of its own."""
     with session_scope() as db_session:
