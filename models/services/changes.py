@@ -11,24 +11,16 @@ from problemflow.models.base import utcnow
 from problemflow.models.change import Approval, ApprovalCreate, ChangeRequest, ChangeRequestCreate
 from problemflow.models.enums import ChangeState
 from problemflow.models.errors import ChangeRequestNotFound
-from problemflow.models.numbers import parse_number
 from problemflow.models.change import NUMBER_PREFIX
-from problemflow.models.services import audit
-from problemflow.models.states import check_transition
+from problemflow.models.services import audit, records
+
 
 RECORD = "change_request"
 
 
 def get_or_raise(*, db_session: Session, change_request_id: int | str) -> ChangeRequest:
-    try:
-        key = parse_number(NUMBER_PREFIX, change_request_id)
-    except ValueError:
-        raise ChangeRequestNotFound(change_request_id) from None
-    change = db_session.get(ChangeRequest, key)
-    if change is None:
-        raise ChangeRequestNotFound(change_request_id)
-    return change
-
+    return records.get_or_raise(db_session, ChangeRequest, change_request_id, prefix=NUMBER_PREFIX,
+                                not_found=ChangeRequestNotFound)
 
 def get_for_problem(
     *, db_session: Session, problem_id: int, attempt: int
@@ -80,21 +72,9 @@ def transition(
     reason: str = "",
 ) -> ChangeRequest:
     to_state = ChangeState(to_state)
-    current = ChangeState(change.state)
-    check_transition(current, to_state)
+    records.change_state(db_session, change, to_state, record_type=RECORD, actor=actor, reason=reason)
     if to_state == ChangeState.implemented:
         change.implemented_at = utcnow()
-    change.state = to_state
-    audit.record(
-        db_session=db_session,
-        actor=actor,
-        action="transition",
-        record_type=RECORD,
-        record_id=change.id,
-        from_state=current,
-        to_state=to_state,
-        detail={"reason": reason} if reason else {},
-    )
     return change
 
 

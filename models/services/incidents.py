@@ -12,9 +12,8 @@ from problemflow.models.base import utcnow
 from problemflow.models.enums import IncidentState, Priority
 from problemflow.models.errors import IncidentNotFound, OpenDependencies
 from problemflow.models.incident import NUMBER_PREFIX, Incident, IncidentCreate, IncidentUpdate
-from problemflow.models.numbers import parse_number
-from problemflow.models.services import audit
-from problemflow.models.states import OPEN_INCIDENT_STATES, check_transition, priority_for
+from problemflow.models.services import audit, records
+from problemflow.models.states import OPEN_INCIDENT_STATES, priority_for
 
 RECORD = "incident"
 OPEN_STATES = OPEN_INCIDENT_STATES
@@ -25,15 +24,7 @@ def get(*, db_session: Session, incident_id: int) -> Optional[Incident]:
 
 
 def get_or_raise(*, db_session: Session, incident_id: int | str) -> Incident:
-    try:
-        key = parse_number(NUMBER_PREFIX, incident_id)
-    except ValueError:
-        raise IncidentNotFound(incident_id) from None
-    incident = db_session.get(Incident, key)
-    if incident is None:
-        raise IncidentNotFound(incident_id)
-    return incident
-
+    return records.get_or_raise(db_session, Incident, incident_id, prefix=NUMBER_PREFIX, not_found=IncidentNotFound)
 
 def get_by_external_ref(*, db_session: Session, external_ref: str) -> Optional[Incident]:
     return db_session.scalar(select(Incident).where(Incident.external_ref == external_ref))
@@ -125,8 +116,7 @@ def transition(
 ) -> Incident:
     """Move an incident along its state machine, stamping times and the audit trail."""
     to_state = IncidentState(to_state)
-    current = IncidentState(incident.state)
-    check_transition(current, to_state)
+    current = records.change_state(db_session, incident, to_state, record_type=RECORD, actor=actor, reason=reason)
     now = utcnow()
     if to_state == IncidentState.in_progress and incident.acknowledged_at is None:
         incident.acknowledged_at = now
@@ -136,19 +126,7 @@ def transition(
         incident.closed_at = now
     if to_state == IncidentState.in_progress and current == IncidentState.resolved:
         incident.resolved_at = None
-    incident.state = to_state
-    audit.record(
-        db_session=db_session,
-        actor=actor,
-        action="transition",
-        record_type=RECORD,
-        record_id=incident.id,
-        from_state=current,
-        to_state=to_state,
-        detail={"reason": reason} if reason else {},
-    )
     return incident
-
 
 def open_dependencies(*, db_session: Session, incident: Incident) -> list[Incident]:
     return [d for d in incident.depends_on if IncidentState(d.state) in OPEN_STATES]

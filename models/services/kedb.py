@@ -9,10 +9,9 @@ from sqlalchemy.orm import Session
 
 from problemflow.models.enums import KnownErrorState
 from problemflow.models.errors import KnownErrorNotFound
-from problemflow.models.numbers import parse_number
 from problemflow.models.kedb import NUMBER_PREFIX, KnownError, KnownErrorCreate, KnownErrorIncident, Workaround
-from problemflow.models.services import audit
-from problemflow.models.states import check_transition
+from problemflow.models.services import audit, records
+
 
 RECORD = "known_error"
 
@@ -22,15 +21,8 @@ def get(*, db_session: Session, known_error_id: int) -> Optional[KnownError]:
 
 
 def get_or_raise(*, db_session: Session, known_error_id: int | str) -> KnownError:
-    try:
-        key = parse_number(NUMBER_PREFIX, known_error_id)
-    except ValueError:
-        raise KnownErrorNotFound(known_error_id) from None
-    known_error = db_session.get(KnownError, key)
-    if known_error is None:
-        raise KnownErrorNotFound(known_error_id)
-    return known_error
-
+    return records.get_or_raise(db_session, KnownError, known_error_id, prefix=NUMBER_PREFIX,
+                                not_found=KnownErrorNotFound)
 
 def get_for_problem(*, db_session: Session, problem_id: int) -> Optional[KnownError]:
     return db_session.scalar(select(KnownError).where(KnownError.problem_id == problem_id))
@@ -95,20 +87,8 @@ def transition(
     actor: str = "system",
     reason: str = "",
 ) -> KnownError:
-    to_state = KnownErrorState(to_state)
-    current = KnownErrorState(known_error.state)
-    check_transition(current, to_state)
-    known_error.state = to_state
-    audit.record(
-        db_session=db_session,
-        actor=actor,
-        action="transition",
-        record_type=RECORD,
-        record_id=known_error.id,
-        from_state=current,
-        to_state=to_state,
-        detail={"reason": reason} if reason else {},
-    )
+    records.change_state(db_session, known_error, KnownErrorState(to_state), record_type=RECORD, actor=actor,
+                         reason=reason)
     return known_error
 
 

@@ -12,7 +12,6 @@ from problemflow.models.base import utcnow
 from problemflow.models.enums import ClosureCode, ProblemState
 from problemflow.models.errors import DependencyCycle, ProblemNotFound
 from problemflow.models.incident import Incident
-from problemflow.models.numbers import parse_number
 from problemflow.models.problem import (
     NUMBER_PREFIX,
     ContributingFactor,
@@ -24,8 +23,8 @@ from problemflow.models.problem import (
     RootCauseAnalysis,
     RootCauseIn,
 )
-from problemflow.models.services import audit, incidents
-from problemflow.models.states import check_transition, priority_for
+from problemflow.models.services import audit, incidents, records
+from problemflow.models.states import priority_for
 
 RECORD = "problem"
 OPEN_STATES = (
@@ -42,15 +41,8 @@ def get(*, db_session: Session, problem_id: int) -> Optional[Problem]:
 
 def get_or_raise(*, db_session: Session, problem_id: int | str, options: Sequence = ()) -> Problem:
     """The problem by id or number; ``options`` are loader options (e.g. ``selectinload``)."""
-    try:
-        key = parse_number(NUMBER_PREFIX, problem_id)
-    except ValueError:
-        raise ProblemNotFound(problem_id) from None
-    problem = db_session.get(Problem, key, options=options)
-    if problem is None:
-        raise ProblemNotFound(problem_id)
-    return problem
-
+    return records.get_or_raise(db_session, Problem, problem_id, prefix=NUMBER_PREFIX, not_found=ProblemNotFound,
+                                options=options)
 
 def get_by_group_key(*, db_session: Session, group_key: str) -> Optional[Problem]:
     return db_session.scalar(select(Problem).where(Problem.group_key == group_key))
@@ -148,12 +140,12 @@ def transition(
 ) -> Problem:
     """Move a problem along its state machine, stamping times and the audit trail."""
     to_state = ProblemState(to_state)
-    current = ProblemState(problem.state)
-    check_transition(current, to_state)
+    if to_state == ProblemState.closed and closure_code is None:
+        raise ValueError("closing a problem needs a closure code: " + ", ".join(ClosureCode))
+    current = records.change_state(db_session, problem, to_state, record_type=RECORD, actor=actor, reason=reason,
+                                   detail={"closure_code": str(closure_code)} if closure_code else None)
     now = utcnow()
     if to_state == ProblemState.closed:
-        if closure_code is None:
-            raise ValueError("closing a problem needs a closure code: " + ", ".join(ClosureCode))
         problem.closure_code = ClosureCode(closure_code)
         problem.closed_at = now
     if to_state == ProblemState.resolved:
@@ -166,20 +158,6 @@ def transition(
         problem.verified_at = None
         problem.closed_at = None
         problem.closure_code = None
-    problem.state = to_state
-    detail: dict = {"reason": reason} if reason else {}
-    if closure_code:
-        detail["closure_code"] = str(closure_code)
-    audit.record(
-        db_session=db_session,
-        actor=actor,
-        action="transition",
-        record_type=RECORD,
-        record_id=problem.id,
-        from_state=current,
-        to_state=to_state,
-        detail=detail,
-    )
     return problem
 
 
