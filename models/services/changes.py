@@ -22,6 +22,7 @@ def get_or_raise(*, db_session: Session, change_request_id: int | str) -> Change
     return records.get_or_raise(db_session, ChangeRequest, change_request_id, prefix=NUMBER_PREFIX,
                                 not_found=ChangeRequestNotFound)
 
+
 def get_for_problem(
     *, db_session: Session, problem_id: int, attempt: int
 ) -> Optional[ChangeRequest]:
@@ -51,15 +52,7 @@ def get_or_create(
     change = ChangeRequest(**change_in.model_dump())
     db_session.add(change)
     db_session.flush()
-    audit.record(
-        db_session=db_session,
-        actor=actor,
-        action="create",
-        record_type=RECORD,
-        record_id=change.id,
-        to_state=change.state,
-        detail={"problem_id": change.problem_id, "needs_approval": change.needs_approval},
-    )
+    records.create_audit(db_session, change, record_type=RECORD, actor=actor, detail={"problem_id": change.problem_id, "needs_approval": change.needs_approval})
     return change
 
 

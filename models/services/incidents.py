@@ -26,6 +26,7 @@ def get(*, db_session: Session, incident_id: int) -> Optional[Incident]:
 def get_or_raise(*, db_session: Session, incident_id: int | str) -> Incident:
     return records.get_or_raise(db_session, Incident, incident_id, prefix=NUMBER_PREFIX, not_found=IncidentNotFound)
 
+
 def get_by_external_ref(*, db_session: Session, external_ref: str) -> Optional[Incident]:
     return db_session.scalar(select(Incident).where(Incident.external_ref == external_ref))
 
@@ -74,15 +75,7 @@ def create(*, db_session: Session, incident_in: IncidentCreate, actor: str = "sy
         incident.depends_on.append(get_or_raise(db_session=db_session, incident_id=dependency_id))
     db_session.add(incident)
     db_session.flush()
-    audit.record(
-        db_session=db_session,
-        actor=actor,
-        action="create",
-        record_type=RECORD,
-        record_id=incident.id,
-        to_state=incident.state,
-        detail={"source": incident.source, "priority": incident.priority},
-    )
+    records.create_audit(db_session, incident, record_type=RECORD, actor=actor, detail={"source": incident.source, "priority": incident.priority})
     return incident
 
 
@@ -127,6 +120,7 @@ def transition(
     if to_state == IncidentState.in_progress and current == IncidentState.resolved:
         incident.resolved_at = None
     return incident
+
 
 def open_dependencies(*, db_session: Session, incident: Incident) -> list[Incident]:
     return [d for d in incident.depends_on if IncidentState(d.state) in OPEN_STATES]

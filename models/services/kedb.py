@@ -24,6 +24,7 @@ def get_or_raise(*, db_session: Session, known_error_id: int | str) -> KnownErro
     return records.get_or_raise(db_session, KnownError, known_error_id, prefix=NUMBER_PREFIX,
                                 not_found=KnownErrorNotFound)
 
+
 def get_for_problem(*, db_session: Session, problem_id: int) -> Optional[KnownError]:
     return db_session.scalar(select(KnownError).where(KnownError.problem_id == problem_id))
 
@@ -35,10 +36,7 @@ def list(
     offset: int = 0,
     states: Sequence[KnownErrorState] | None = None,
 ) -> Sequence[KnownError]:
-    stmt = select(KnownError).order_by(KnownError.id.desc()).limit(limit).offset(offset)
-    if states:
-        stmt = stmt.where(KnownError.state.in_(states))
-    return db_session.scalars(stmt).all()
+    return records.list_recent(db_session, KnownError, limit=limit, offset=offset, states=states)
 
 
 def create(
@@ -50,14 +48,7 @@ def create(
     )
     db_session.add(known_error)
     db_session.flush()
-    audit.record(
-        db_session=db_session,
-        actor=actor,
-        action="create",
-        record_type=RECORD,
-        record_id=known_error.id,
-        to_state=known_error.state,
-    )
+    records.create_audit(db_session, known_error, record_type=RECORD, actor=actor, detail={})
     return known_error
 
 

@@ -44,6 +44,7 @@ def get_or_raise(*, db_session: Session, problem_id: int | str, options: Sequenc
     return records.get_or_raise(db_session, Problem, problem_id, prefix=NUMBER_PREFIX, not_found=ProblemNotFound,
                                 options=options)
 
+
 def get_by_group_key(*, db_session: Session, group_key: str) -> Optional[Problem]:
     return db_session.scalar(select(Problem).where(Problem.group_key == group_key))
 
@@ -55,10 +56,7 @@ def list(
     offset: int = 0,
     states: Sequence[ProblemState] | None = None,
 ) -> Sequence[Problem]:
-    stmt = select(Problem).order_by(Problem.id.desc()).limit(limit).offset(offset)
-    if states:
-        stmt = stmt.where(Problem.state.in_(states))
-    return db_session.scalars(stmt).all()
+    return records.list_recent(db_session, Problem, limit=limit, offset=offset, states=states)
 
 
 def create(*, db_session: Session, problem_in: ProblemCreate, actor: str = "system") -> Problem:
@@ -66,15 +64,7 @@ def create(*, db_session: Session, problem_in: ProblemCreate, actor: str = "syst
     problem = Problem(**data, priority=priority_for(problem_in.impact, problem_in.urgency))
     db_session.add(problem)
     db_session.flush()
-    audit.record(
-        db_session=db_session,
-        actor=actor,
-        action="create",
-        record_type=RECORD,
-        record_id=problem.id,
-        to_state=problem.state,
-        detail={"source": problem.source},
-    )
+    records.create_audit(db_session, problem, record_type=RECORD, actor=actor, detail={"source": problem.source})
     for incident_id in problem_in.incident_ids:
         link_incident(
             db_session=db_session,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Sequence, TypeVar
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from problemflow.models.errors import NotFound
@@ -28,6 +29,14 @@ def get_or_raise(db_session: Session, model: type[R], key: int | str, *, prefix:
     if record is None:
         raise not_found(key)
     return record
+
+
+def list_recent(db_session: Session, model: type[R], *, limit: int, offset: int, states: Sequence | None) -> Sequence[R]:
+    """Newest first, optionally only in some states."""
+    stmt = select(model).order_by(model.id.desc()).limit(limit).offset(offset)
+    if states:
+        stmt = stmt.where(model.state.in_(states))
+    return db_session.scalars(stmt).all()
 
 
 def change_state(db_session: Session, record: Any, to_state: S, *, record_type: str, actor: str,
