@@ -6,9 +6,11 @@ import logging
 from datetime import datetime
 from typing import Any, Optional
 
+from sqlalchemy.exc import IntegrityError
+
 from prefect import task
 
-from problemflow.tasks.common.retry import RETRIES
+from problemflow.tasks.common.retry import RETRIES, TransientError
 from problemflow.models.numbers import format_number
 from problemflow.models.problem import NUMBER_PREFIX
 from problemflow.tasks.common import events
@@ -17,6 +19,10 @@ from problemflow.tasks.recurrence import ScanMode, ScanResult, run_scan, store
 from problemflow.tasks.recurrence.config import ScanConfig
 
 logger = logging.getLogger("problemflow.recurrence")
+
+
+class ConcurrentScan(TransientError):
+    """Another scan wrote the same group or link first; this one rolled back and may run again."""
 
 
 def scan(mode: ScanMode, overrides: dict[str, Any] | None = None, database_url: Optional[str] = None) -> ScanResult:
@@ -32,6 +38,8 @@ def scan(mode: ScanMode, overrides: dict[str, Any] | None = None, database_url: 
         with session_scope(database_url) as db_session:
             run = store.start_run(db_session, mode)
             store.finish_run(db_session, run, error=f"{type(error).__name__}: {error}"[:2000])
+        if isinstance(error, IntegrityError):
+            raise ConcurrentScan(f"another scan wrote the same groups first: {error.orig}") from error
         raise
 
 

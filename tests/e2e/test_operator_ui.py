@@ -8,13 +8,13 @@ check the database and the documents. Screenshots of every screen are saved
 
 from __future__ import annotations
 
-import time
 
 import pytest
 from sqlalchemy import func, select
 
 from tests.approvers import Approvers
 from tests.e2e.ui import Select, Typed
+from tests.waiting import Stop, wait_until
 
 pytestmark = pytest.mark.sqlite_only
 
@@ -22,28 +22,25 @@ pytestmark = pytest.mark.sqlite_only
 def wait_for_state(run_id: str, states: set[str], timeout: float = 120) -> str:
     from prefect.client.orchestration import get_client
 
-    deadline = time.monotonic() + timeout
+    def reached(state) -> bool:
+        if state and state.name in states:
+            return True
+        if state and state.is_final():
+            raise Stop(f"run {run_id} ended {state.name}: {state.message}")
+        return False
+
     with get_client(sync_client=True) as client:
-        while time.monotonic() < deadline:
-            state = client.read_flow_run(run_id).state
-            if state and state.name in states:
-                return state.name
-            if state and state.is_final() and state.name not in states:
-                raise AssertionError(f"run {run_id} ended {state.name}: {state.message}")
-            time.sleep(1)
-    raise AssertionError(f"run {run_id} did not reach {states} within {timeout:.0f} s")
+        state = wait_until(lambda: client.read_flow_run(run_id).state, reached, what=f"run {run_id} in {states}",
+                           timeout=timeout, interval=1, show=lambda s: s and s.name)
+    return state.name
 
 
 def wait_deployments(names: set[str], timeout: float = 90) -> None:
     from prefect.client.orchestration import get_client
 
-    deadline = time.monotonic() + timeout
     with get_client(sync_client=True) as client:
-        while time.monotonic() < deadline:
-            if names <= {d.name for d in client.read_deployments()}:
-                return
-            time.sleep(1)
-    raise AssertionError(f"deployments {names} were not served within {timeout:.0f} s")
+        wait_until(lambda: {d.name for d in client.read_deployments()}, lambda served: names <= served,
+                   what=f"deployments {names} to be served", timeout=timeout, interval=1)
 
 
 def test_operator_works_a_problem_in_the_prefect_ui(operator, clean_db, problemflow_home):

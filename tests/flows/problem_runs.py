@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import httpx
+from tests.waiting import Stop, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 SERVE_SCRIPT = Path(__file__).with_name("serve_problem_flow.py")
@@ -98,16 +99,17 @@ def read_run(api_url: str, run_id: str) -> dict:
 
 
 def wait_for(api_url: str, run_id: str, done: Callable[[dict], bool], what: str, timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    run = read_run(api_url, run_id)
-    while time.monotonic() < deadline:
-        run = read_run(api_url, run_id)
+    """Wait until the run satisfies ``done``; a run that ends otherwise stops the wait at once."""
+
+    def reached(run: dict) -> bool:
         if done(run):
-            return run
+            return True
         if run["state"]["type"] in ("FAILED", "CRASHED", "CANCELLED"):
-            raise AssertionError(f"run ended {run['state']['type']} waiting for {what}: {run['state'].get('message')}")
-        time.sleep(0.3)
-    raise TimeoutError(f"run {run_id} never reached {what}; last state {run['state']['name']}")
+            raise Stop(f"run ended {run['state']['type']} waiting for {what}: {run['state'].get('message')}")
+        return False
+
+    return wait_until(lambda: read_run(api_url, run_id), reached, what=f"run {run_id} to reach {what}",
+                      timeout=timeout, interval=0.3, show=lambda run: run["state"]["name"])
 
 
 def wait_at_gate(api_url: str, run_id: str, key_prefix: str, timeout: float = 120) -> str:

@@ -15,6 +15,7 @@ from problemflow.models.db import session_scope
 from problemflow.models.incident import Incident
 from problemflow.prefect_server import free_port
 from tests.intake.conftest import TOKEN, intake_settings, serve_intake
+from tests.waiting import wait_until
 
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 
@@ -92,15 +93,14 @@ def _post(url: str, *alerts: dict) -> None:
     assert response.status_code == 200, response.text
 
 
+def _incidents(db_url: str) -> list[Incident]:
+    with session_scope(db_url) as session:
+        return list(session.scalars(select(Incident).order_by(Incident.id)))
+
+
 def _wait_for(db_url: str, check, timeout: float = 30) -> list[Incident]:
-    deadline = time.monotonic() + timeout
-    while True:
-        with session_scope(db_url) as session:
-            incidents = list(session.scalars(select(Incident).order_by(Incident.id)))
-        if check(incidents):
-            return incidents
-        assert time.monotonic() < deadline, f"not reached in {timeout} s: {[(i.title, i.state) for i in incidents]}"
-        time.sleep(0.25)
+    return wait_until(lambda: _incidents(db_url), check, what="the incidents Alertmanager's alerts make",
+                      timeout=timeout, show=lambda found: [(i.title, i.state) for i in found])
 
 
 def test_alertmanager_delivers_resolves_and_refires(alertmanager, clean_db):

@@ -13,21 +13,23 @@ from problemflow.models.enums import IncidentSource
 from problemflow.models.incident import Incident, IncidentCreate
 from problemflow.models.services import incidents
 from tests.intake.conftest import TOKEN, alertmanager_payload, intake_settings, intake_subprocess, serve_intake
+from tests.waiting import wait_until
 
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}
 CRITICAL = {"fingerprint": "c0ffee00c0ffee00", "labels": {"alertname": "PostgresqlDown", "severity": "critical"}}
 INFO = {"fingerprint": "1111222233334444", "labels": {"alertname": "Chatty", "severity": "info"}}
 
 
+def _incidents(db_url: str) -> list[Incident]:
+    with session_scope(db_url) as session:
+        return list(session.scalars(select(Incident).order_by(Incident.id)))
+
+
 def _wait_responded(db_url: str, count: int, timeout: float = 30) -> list[Incident]:
-    deadline = time.monotonic() + timeout
-    while True:
-        with session_scope(db_url) as session:
-            found = list(session.scalars(select(Incident).order_by(Incident.id)))
-        if len(found) == count and all(i.responded_at is not None for i in found):
-            return found
-        assert time.monotonic() < deadline, [(i.number, i.responded_at) for i in found]
-        time.sleep(0.2)
+    return wait_until(lambda: _incidents(db_url),
+                      lambda found: len(found) == count and all(i.responded_at is not None for i in found),
+                      what=f"{count} incidents responded to", timeout=timeout,
+                      show=lambda found: [(i.number, i.responded_at) for i in found])
 
 
 def test_new_incidents_are_responded_and_leftovers_swept_on_start(clean_db):

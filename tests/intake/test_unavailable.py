@@ -14,6 +14,7 @@ from problemflow.models.db import get_engine, session_scope, upgrade
 from problemflow.models.incident import Incident
 from tests.conftest import PG_SERVER
 from tests.intake.conftest import TOKEN, alertmanager_payload, intake_settings, serve_intake
+from tests.waiting import wait_until
 
 ALERT = {"fingerprint": "feedfacecafebeef", "labels": {"alertname": "X", "severity": "critical"}}
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}
@@ -92,14 +93,9 @@ def write_lock(db_url: str) -> Iterator[None]:
 
 
 def wait_for_health(base: str, expected: int, seconds: float = 20) -> None:
-    deadline = time.monotonic() + seconds
-    seen = None
-    while time.monotonic() < deadline:
-        seen = httpx.get(f"{base}/healthz")
-        if seen.status_code == expected:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"/healthz did not answer {expected} within {seconds} s; last: {seen.status_code} {seen.text}")
+    wait_until(lambda: httpx.get(f"{base}/healthz"), lambda seen: seen.status_code == expected,
+               what=f"/healthz to answer {expected}", timeout=seconds, interval=0.1,
+               show=lambda seen: f"{seen.status_code} {seen.text}")
 
 
 def test_a_locked_database_never_wedges_the_intake(clean_db):

@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, func, select, text
 
 from tests.approvers import Approvers
 from tests.conftest import BACKEND, PG_SERVER
-from tests.flows.problem_runs import api, read_run, resume, wait_at_gate
+from tests.flows.problem_runs import api, read_run, resume, wait_at_gate, wait_for
 
 pytestmark = pytest.mark.skipif(BACKEND != "postgresql", reason="scale-out runs on PostgreSQL (the PostgreSQL pass)")
 
@@ -73,6 +73,15 @@ def seed_recurring_incidents(db_url: str) -> None:
                 session.flush()
 
 
+def foreign_project(root: Path) -> Path:
+    """A user's Prefect project: packages named like ours, which blow up if anything imports them."""
+    for name in ("flows", "tasks", "models"):
+        (root / name).mkdir(parents=True)
+        (root / name / "__init__.py").write_text(f"raise ImportError('the user project {name} package was imported')\n")
+    (root / "flows" / "problem_management.py").write_text("raise ImportError('wrong problem_management')\n")
+    return root
+
+
 def test_two_workers_burst_no_duplicates(prefect_on_postgres, clean_db, tmp_path):
     approvers = Approvers(clean_db, ROLES)
     from problemflow.models import Approval, KnownError, Problem, ProblemIncident, Review
@@ -90,7 +99,10 @@ def test_two_workers_burst_no_duplicates(prefect_on_postgres, clean_db, tmp_path
         PREFECT_WORKER_QUERY_SECONDS="1",
         PREFECT_WORKER_PREFETCH_SECONDS="5",
     )
-    deployed = subprocess.run([str(EXECUTABLE / "problemflow"), "deploy", "--pool", POOL], env=env,
+    # the workers (and the deploy) run inside another Prefect project with its own flows/,
+    # tasks/ and models/ packages, as a user's repository has: ours must not be confused with them
+    other = foreign_project(tmp_path / "other-project")
+    deployed = subprocess.run([str(EXECUTABLE / "problemflow"), "deploy", "--pool", POOL], env=env, cwd=other,
                               capture_output=True, text=True, timeout=180)
     assert deployed.returncode == 0, deployed.stderr + deployed.stdout
     assert f"registered in work pool {POOL!r}" in deployed.stdout
@@ -98,7 +110,7 @@ def test_two_workers_burst_no_duplicates(prefect_on_postgres, clean_db, tmp_path
     seed_recurring_incidents(clean_db)
     workers = [
         subprocess.Popen([str(EXECUTABLE / "prefect"), "worker", "start", "--pool", POOL, "--type", "process",
-                          "--limit", "4", "--name", f"worker-{i}"], env=env,
+                          "--limit", "4", "--name", f"worker-{i}"], env=env, cwd=other,
                          stdout=open(tmp_path / f"worker-{i}.log", "w"), stderr=subprocess.STDOUT,
                          start_new_session=True)
         for i in (1, 2)
@@ -156,14 +168,8 @@ def test_two_workers_burst_no_duplicates(prefect_on_postgres, clean_db, tmp_path
 
 
 def wait_for_final(api_url: str, run_id: str, timeout: float = 300) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run = read_run(api_url, run_id)
-        if run["state"]["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
-            assert run["state"]["type"] == "COMPLETED", f"run {run_id} ended {run['state']}"
-            return run
-        time.sleep(1)
-    raise TimeoutError(f"run {run_id} did not finish")
+    run = wait_for(api_url, run_id, lambda r: r["state"]["type"] == "COMPLETED", "completion", timeout=timeout)
+    return run
 
 
 def wait_for_problem_runs(api_url: str, expected: int, timeout: float = 180) -> list[str]:
