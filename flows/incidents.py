@@ -12,12 +12,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from problemflow.flows.deployments import register
 from problemflow.models.enums import IncidentSource, Level, Priority
 from problemflow.models.incident import IncidentCreate, IncidentRead
+from problemflow.tasks.common.events import ESCALATED_EVENT
+from problemflow.tasks.common.notify import notify
 from problemflow.tasks.incident import categorize_task, identify_task, prioritize_task, respond_task
 from problemflow.tasks.incident.identify import record_task
-from problemflow.tasks.common.events import ESCALATED_EVENT
 from problemflow.tasks.incident.respond import ResponseOutcome
 from problemflow.tasks.incident.summary import ResponseSummary, publish_summary_task, summarize_task
-from problemflow.tasks.common.notify import notify
 
 notify_once = notify.with_options(persist_result=True)
 

@@ -17,12 +17,12 @@ from problemflow.flows import gates
 from problemflow.flows.deployments import register
 from problemflow.models.enums import Level
 from problemflow.models.problem import FactorIn, ProblemCreate, ProblemTaskCreate, RootCauseIn
+from problemflow.tasks.common.events import OPENED_EVENT
 from problemflow.tasks.problem.analyse import analyse_task, root_cause_task
 from problemflow.tasks.problem.change import ChangeSpec, conclude_approval_task, implement_task, raise_change_task
 from problemflow.tasks.problem.dossier import documents_task, gate_brief_task
 from problemflow.tasks.problem.identify import identify_task, open_problem_task
 from problemflow.tasks.problem.known_error import known_error_task
-from problemflow.tasks.common.events import OPENED_EVENT
 from problemflow.tasks.problem.notices import announce_task
 from problemflow.tasks.problem.plan import plan_task
 from problemflow.tasks.problem.resolve import resolve_task

@@ -11,7 +11,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from problemflow.models.enums import Priority
 
-
 DEFAULT_SLA_HOURS = {
     "1-critical": 4.0, "2-high": 8.0, "3-moderate": 24.0, "4-low": 72.0, "5-planning": 168.0,
 }

@@ -14,9 +14,9 @@ DEPLOYMENT = "store-alert/naive"
 
 @flow(name="store-alert", log_prints=False)
 def store_alert(webhook: dict) -> list:
-    from problemflow.models.db import session_scope
     from problemflow.intake.alertmanager import AlertmanagerWebhook, to_alerts
     from problemflow.intake.store import store_batch
+    from problemflow.models.db import session_scope
 
     alerts = to_alerts(AlertmanagerWebhook.model_validate(webhook))
     with session_scope() as session:

@@ -11,8 +11,20 @@ import time
 from pathlib import Path
 
 import httpx
-
-from harness import ALERTA_BIN, BODY, HERE, PG, ROOT, free_port, log, measure, peak_rss_mib, pg_database, process, stored_alerts
+from harness import (
+    ALERTA_BIN,
+    BODY,
+    HERE,
+    PG,
+    ROOT,
+    free_port,
+    log,
+    measure,
+    peak_rss_mib,
+    pg_database,
+    process,
+    stored_alerts,
+)
 
 
 def bench_alerta(args, work: Path, body_file: Path) -> dict:
@@ -43,9 +55,8 @@ def bench_alerta(args, work: Path, body_file: Path) -> dict:
 
 def bench_prefect(args, work: Path) -> dict:
     """One flow run per alert: create ``--flow-runs`` runs at once, time them to completion."""
-    from problemflow.prefect_server import start_server, stop, wait_healthy
-
     from problemflow.models.db import upgrade
+    from problemflow.prefect_server import start_server, stop, wait_healthy
 
     db_url = f"sqlite:///{work / 'prefect-naive.db'}"
     upgrade(db_url)

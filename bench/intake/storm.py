@@ -56,7 +56,19 @@ from sqlalchemy import create_engine, text
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import (  # noqa: E402
-    BODY, HERE, PG, ROOT, TOKEN, VENV_BIN, _tree, cpu_seconds, free_port, log, peak_rss_mib, pg_database, process,
+    BODY,
+    HERE,
+    PG,
+    ROOT,
+    TOKEN,
+    VENV_BIN,
+    _tree,
+    cpu_seconds,
+    free_port,
+    log,
+    peak_rss_mib,
+    pg_database,
+    process,
 )
 
 PATH = "/v1/alerts/alertmanager"

@@ -8,12 +8,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from problemflow.models.base import utcnow
-from problemflow.models.change import Approval, ApprovalCreate, ChangeRequest, ChangeRequestCreate
+from problemflow.models.change import NUMBER_PREFIX, Approval, ApprovalCreate, ChangeRequest, ChangeRequestCreate
 from problemflow.models.enums import ChangeState
 from problemflow.models.errors import ChangeRequestNotFound
-from problemflow.models.change import NUMBER_PREFIX
 from problemflow.models.services import audit, records
-
 
 RECORD = "change_request"
 

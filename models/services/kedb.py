@@ -12,7 +12,6 @@ from problemflow.models.errors import KnownErrorNotFound
 from problemflow.models.kedb import NUMBER_PREFIX, KnownError, KnownErrorCreate, KnownErrorIncident, Workaround
 from problemflow.models.services import audit, records
 
-
 RECORD = "known_error"
 
 

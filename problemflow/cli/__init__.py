@@ -9,9 +9,9 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
+from problemflow.cli.output import err_console
 from problemflow.models.errors import ProblemflowError
 from problemflow.models.states import IllegalTransition
-from problemflow.cli.output import err_console
 
 app = typer.Typer(
     name="problemflow",

@@ -8,8 +8,8 @@ from pathlib import Path
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from problemflow.models.db import session_scope
 from problemflow.cli.output import err_console
+from problemflow.models.db import session_scope
 from problemflow.tasks.servicenow import ImportSummary, import_export
 
 app = typer.Typer(help="Import incidents from other tools.", no_args_is_help=True)

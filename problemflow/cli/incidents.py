@@ -7,11 +7,11 @@ from typing import Optional
 
 import typer
 
+from problemflow.cli.output import print_json, print_record, print_table, to_jsonable
 from problemflow.models.db import session_scope
 from problemflow.models.enums import IncidentSource, IncidentState, Level
 from problemflow.models.incident import IncidentCreate, IncidentRead
 from problemflow.models.services import incidents
-from problemflow.cli.output import print_json, print_record, print_table, to_jsonable
 
 app = typer.Typer(help="Incidents.", no_args_is_help=True)
 

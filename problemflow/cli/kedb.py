@@ -6,11 +6,11 @@ from typing import Optional
 
 import typer
 
+from problemflow.cli.output import print_json, print_record, print_table, to_jsonable
 from problemflow.models.db import session_scope
 from problemflow.models.enums import KnownErrorState
 from problemflow.models.kedb import KnownErrorRead
 from problemflow.models.services import kedb
-from problemflow.cli.output import print_json, print_record, print_table, to_jsonable
 
 app = typer.Typer(help="Known error database.", no_args_is_help=True)
 

@@ -7,12 +7,12 @@ from typing import Optional
 
 import typer
 
+from problemflow.cli.output import print_json, print_record, print_table, to_jsonable
 from problemflow.models.db import session_scope
 from problemflow.models.enums import Role
 from problemflow.models.person import PersonCreate, PersonRead
 from problemflow.models.services import people
 from problemflow.models.settings import get_settings
-from problemflow.cli.output import print_json, print_record, print_table, to_jsonable
 
 app = typer.Typer(help="People who answer gates, their roles and their one-time codes.", no_args_is_help=True)
 

@@ -6,13 +6,13 @@ from typing import Optional
 
 import typer
 
+from problemflow.cli.output import print_json, print_record, print_table, to_jsonable
 from problemflow.models.db import session_scope
 from problemflow.models.enums import Level, ProblemScale, ProblemState
+from problemflow.models.incident import NUMBER_PREFIX as INC
+from problemflow.models.numbers import format_number
 from problemflow.models.problem import ProblemCreate, ProblemIncidentRead, ProblemRead
 from problemflow.models.services import problems
-from problemflow.cli.output import print_json, print_record, print_table, to_jsonable
-from problemflow.models.numbers import format_number
-from problemflow.models.incident import NUMBER_PREFIX as INC
 
 app = typer.Typer(help="Problems.", no_args_is_help=True)
 

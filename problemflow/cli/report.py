@@ -10,9 +10,9 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from problemflow.cli.output import console, print_json
 from problemflow.models.db import session_scope
 from problemflow.models.settings import get_settings
-from problemflow.cli.output import console, print_json
 
 app = typer.Typer(help="Reports on incident and problem management.", no_args_is_help=True)
 DATE_FORMATS = ["%Y-%m-%d"]

@@ -8,10 +8,10 @@ from typing import Optional
 
 import typer
 
-from problemflow.models.db import session_scope
-from problemflow.models.problem import NUMBER_PREFIX
-from problemflow.models.numbers import format_number
 from problemflow.cli.output import err_console, print_json, print_table, to_jsonable
+from problemflow.models.db import session_scope
+from problemflow.models.numbers import format_number
+from problemflow.models.problem import NUMBER_PREFIX
 
 
 def scan_command(

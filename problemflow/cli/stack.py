@@ -34,10 +34,10 @@ def demo_command(
     """With the stack up: replay an alert storm, scan, and show the problem waiting for approval."""
     import os
 
-    from problemflow.models.settings import get_settings
-    from problemflow.demo import post_storm, run_scan_deployment, wait_for_suspended_problem_run
-
     from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from problemflow.demo import post_storm, run_scan_deployment, wait_for_suspended_problem_run
+    from problemflow.models.settings import get_settings
 
     os.environ["PREFECT_API_URL"] = prefect_url
     settings = get_settings()

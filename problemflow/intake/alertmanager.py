@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal, Optional
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from problemflow.models.enums import IncidentSource
 from problemflow.intake.common import NormalAlert, identity, labelled_alert
+from problemflow.models.enums import IncidentSource
 
 SOURCE = IncidentSource.alertmanager.value
 

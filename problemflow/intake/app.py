@@ -12,15 +12,15 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy.orm import sessionmaker
 
-from problemflow.models.alert import AlertOutcome
-from problemflow.models.db import get_engine
-from problemflow.models.settings import Settings, get_settings
 from problemflow import __version__
 from problemflow.intake import alertmanager, errors, generic, grafana, metrics, pagerduty
 from problemflow.intake.common import IntakeAnswer, answer
 from problemflow.intake.guard import ALERTS_PREFIX, Guard
 from problemflow.intake.responder import Responder, load_respond
 from problemflow.intake.writer import GroupWriter, StoredAlerts
+from problemflow.models.alert import AlertOutcome
+from problemflow.models.db import get_engine
+from problemflow.models.settings import Settings, get_settings
 
 logger = logging.getLogger("problemflow.intake")
 

@@ -7,10 +7,10 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from problemflow.models.alert import AlertStatus
-from problemflow.models.enums import IncidentSource
 from problemflow.intake.alertmanager import Timestamp
 from problemflow.intake.common import NormalAlert, identity, incident_for
+from problemflow.models.alert import AlertStatus
+from problemflow.models.enums import IncidentSource
 
 SOURCE = IncidentSource.generic.value
 

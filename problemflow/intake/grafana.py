@@ -6,9 +6,9 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from problemflow.models.enums import IncidentSource
 from problemflow.intake.alertmanager import Count, Timestamp
 from problemflow.intake.common import NormalAlert, identity, labelled_alert
+from problemflow.models.enums import IncidentSource
 
 SOURCE = IncidentSource.grafana.value
 

@@ -12,10 +12,10 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from problemflow.models.alert import AlertStatus
-from problemflow.models.enums import IncidentSource
 from problemflow.intake.alertmanager import Timestamp
 from problemflow.intake.common import NormalAlert, identity, incident_for
+from problemflow.models.alert import AlertStatus
+from problemflow.models.enums import IncidentSource
 
 SOURCE = IncidentSource.pagerduty.value
 

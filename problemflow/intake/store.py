@@ -26,6 +26,8 @@ from typing import Literal, Optional
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from problemflow.intake.bulk import insert_rows, insert_together
+from problemflow.intake.common import NormalAlert, clean_json
 from problemflow.models.alert import AlertEvent, AlertOutcome, AlertStatus
 from problemflow.models.audit import AuditEvent
 from problemflow.models.base import utcnow
@@ -33,8 +35,6 @@ from problemflow.models.enums import IncidentState, Priority
 from problemflow.models.incident import Incident
 from problemflow.models.services import incidents
 from problemflow.models.states import OPEN_INCIDENT_STATES_SQL, priority_for
-from problemflow.intake.bulk import insert_rows, insert_together
-from problemflow.intake.common import NormalAlert, clean_json
 
 ResolvePolicy = Literal["resolve", "record"]
 ACTOR = "intake"

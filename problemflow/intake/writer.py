@@ -38,9 +38,9 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, Inter
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
-from problemflow.models.alert import AlertOutcome
 from problemflow.intake.common import NormalAlert
 from problemflow.intake.store import ConcurrentChange, ResolvePolicy, store_batch
+from problemflow.models.alert import AlertOutcome
 
 logger = logging.getLogger("problemflow.intake.writer")
 

@@ -8,7 +8,6 @@ from typing import Any
 import httpx
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-
 logger = logging.getLogger("problemflow.retry")
 
 

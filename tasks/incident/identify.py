@@ -7,9 +7,9 @@ from typing import Any
 from prefect import task
 
 from problemflow.models.incident import IncidentCreate
+from problemflow.tasks.common.retry import RETRIES
 from problemflow.tasks.incident.facts import facts_of
 from problemflow.tasks.incident.rules import Rules, get_rules
-from problemflow.tasks.common.retry import RETRIES
 
 
 def _first_label(labels: dict[str, Any], names: list[str]) -> str | None:

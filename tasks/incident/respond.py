@@ -22,11 +22,11 @@ from problemflow.models.incident import Incident
 from problemflow.models.kedb import Workaround
 from problemflow.models.services import audit, incidents, kedb
 from problemflow.models.settings import get_settings
-from problemflow.tasks.kedb.match import KedbMatch, query_of, search
 from problemflow.tasks.common import events
 from problemflow.tasks.common.events import ESCALATED_EVENT
 from problemflow.tasks.common.notify import NotificationFailed, send
 from problemflow.tasks.common.retry import RETRIES
+from problemflow.tasks.kedb.match import KedbMatch, query_of, search
 
 logger = logging.getLogger("problemflow.incident")
 

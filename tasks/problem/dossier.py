@@ -13,14 +13,20 @@ from problemflow.models.base import utcnow
 from problemflow.models.change import ApprovalRead, ChangeRequestRead
 from problemflow.models.incident import IncidentRead
 from problemflow.models.kedb import KnownErrorRead, Workaround, WorkaroundRead
-from problemflow.models.problem import (Problem, ProblemIncidentRead, ProblemRead, ProblemTask, ProblemTaskRead,
-                            RootCauseAnalysis, RootCauseRead)
+from problemflow.models.problem import (
+    Problem,
+    ProblemIncidentRead,
+    ProblemRead,
+    ProblemTask,
+    ProblemTaskRead,
+    RootCauseAnalysis,
+    RootCauseRead,
+)
 from problemflow.models.review import Review, ReviewRead
 from problemflow.models.services import audit, changes, kedb, problems
 from problemflow.models.settings import get_settings
 from problemflow.tasks.common.documents import RENDERERS, Dossier, Rendered, publish_artifacts, write_document
 from problemflow.tasks.problem.common import STEP_OPTIONS, run_step
-
 
 # what a dossier reads of the problem, loaded with it rather than one lazy load at a time
 _DOSSIER_LOAD = (

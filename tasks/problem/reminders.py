@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from prefect import task
 
+from problemflow.models.numbers import format_number
+from problemflow.models.problem import NUMBER_PREFIX
 from problemflow.models.settings import get_settings
 from problemflow.tasks.common.notify import send
 from problemflow.tasks.problem.common import STEP_OPTIONS
 from problemflow.tasks.problem.waiting import WaitingRun, waiting_runs
-from problemflow.models.numbers import format_number
-from problemflow.models.problem import NUMBER_PREFIX
 
 
 def due_for_reminder(run: WaitingRun, *, remind_after_hours: float, interval_hours: float) -> bool:

@@ -60,8 +60,13 @@ def people_who_may_answer(role: str) -> list[str]:
 def waiting_runs(limit: int = 200) -> list[WaitingRun]:
     """Problem-management runs waiting at a gate, oldest first."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import (FlowFilter, FlowFilterName, FlowRunFilter, FlowRunFilterState,
-                                                FlowRunFilterStateType)
+    from prefect.client.schemas.filters import (
+        FlowFilter,
+        FlowFilterName,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
     from prefect.client.schemas.objects import StateType
 
     with get_client(sync_client=True) as client:

@@ -18,7 +18,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from problemflow.models.incident import NUMBER_PREFIX
-
 from problemflow.models.numbers import format_number
 from problemflow.models.recurrence import RecurrenceGroup, RecurrenceMember
 from problemflow.tasks.recurrence import store

@@ -9,8 +9,8 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from problemflow.models.numbers import format_number
 from problemflow.models.kedb import NUMBER_PREFIX as KE_PREFIX
+from problemflow.models.numbers import format_number
 from problemflow.models.problem import NUMBER_PREFIX as PRB_PREFIX
 from problemflow.models.problem import Problem
 from problemflow.models.recurrence import RecurrenceGroup

@@ -6,15 +6,14 @@ import logging
 from datetime import datetime
 from typing import Any, Optional
 
+from prefect import task
 from sqlalchemy.exc import IntegrityError
 
-from prefect import task
-
-from problemflow.tasks.common.retry import RETRIES, TransientError
 from problemflow.models.numbers import format_number
 from problemflow.models.problem import NUMBER_PREFIX
 from problemflow.tasks.common import events
 from problemflow.tasks.common.events import OPENED_EVENT
+from problemflow.tasks.common.retry import RETRIES, TransientError
 from problemflow.tasks.recurrence import ScanMode, ScanResult, run_scan, store
 from problemflow.tasks.recurrence.config import ScanConfig
 

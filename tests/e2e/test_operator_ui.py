@@ -8,7 +8,6 @@ check the database and the documents. Screenshots of every screen are saved
 
 from __future__ import annotations
 
-
 import pytest
 from sqlalchemy import func, select
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import httpx
+
 from tests.waiting import Stop, wait_until
 
 REPO = Path(__file__).resolve().parents[2]

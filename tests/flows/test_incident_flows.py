@@ -97,7 +97,7 @@ async def _runs_of(deployment_id):
 
 
 def test_escalation_event_starts_an_incident_response_run(prefect_server, clean_db):
-    from problemflow.flows.incidents import incident_response, escalation_trigger
+    from problemflow.flows.incidents import escalation_trigger, incident_response
     from problemflow.tasks.incident import respond
 
     deployment_id = incident_response.to_deployment(

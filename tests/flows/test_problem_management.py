@@ -11,13 +11,32 @@ from sqlalchemy import func, select
 from problemflow.models.audit import AuditEvent
 from problemflow.models.change import Approval, ChangeRequest
 from problemflow.models.db import session_scope
-from problemflow.models.enums import ChangeState, ClosureCode, Decision, IncidentState, KnownErrorState, Level, ProblemState
+from problemflow.models.enums import (
+    ChangeState,
+    ClosureCode,
+    Decision,
+    IncidentState,
+    KnownErrorState,
+    Level,
+    ProblemState,
+)
 from problemflow.models.kedb import KnownError, Workaround
 from problemflow.models.problem import Problem, ProblemTask
 from problemflow.models.review import Review
 from tests.approvers import Approvers
-from tests.flows.problem_runs import (ROLES, Server, artifacts, deployment_id, read_run, resume, serving_env, start_run, task_runs,
-                                      wait_at_gate, wait_for)
+from tests.flows.problem_runs import (
+    ROLES,
+    Server,
+    artifacts,
+    deployment_id,
+    read_run,
+    resume,
+    serving_env,
+    start_run,
+    task_runs,
+    wait_at_gate,
+    wait_for,
+)
 from tests.tasks.problem.conftest import make_problem
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -82,8 +82,8 @@ def test_the_most_urgent_incidents_are_responded_to_first(clean_db):
     """In a storm the response step works through P1s before the P4s that came before them."""
     from sqlalchemy.orm import sessionmaker
 
-    from problemflow.models.db import get_engine
     from problemflow.intake.responder import Responder
+    from problemflow.models.db import get_engine
 
     order: list[int] = []
     responder = Responder(sessionmaker(bind=get_engine(clean_db)),

@@ -12,8 +12,16 @@ from problemflow.models.change import Approval, ApprovalCreate
 from problemflow.models.enums import Decision, Role
 from problemflow.models.person import Person, PersonCreate
 from problemflow.models.services import changes, people
-from problemflow.models.services.people import (DISABLED, LOCKED_OUT, NO_ROLE, NO_SUCH_PERSON, NOT_ENROLLED, REUSED_CODE,
-                                    WRONG_CODE, PersonExists)
+from problemflow.models.services.people import (
+    DISABLED,
+    LOCKED_OUT,
+    NO_ROLE,
+    NO_SUCH_PERSON,
+    NOT_ENROLLED,
+    REUSED_CODE,
+    WRONG_CODE,
+    PersonExists,
+)
 
 AT = datetime(2026, 11, 27, 12, 0, 5, tzinfo=timezone.utc)
 

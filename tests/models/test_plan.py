@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from sqlalchemy import func, select
 
 from problemflow.models.errors import DependencyCycle
 from problemflow.models.problem import ProblemCreate, ProblemTask, ProblemTaskCreate
 from problemflow.models.services import problems
-from sqlalchemy import func, select
 
 
 def plan(*specs: tuple[str, list[str]]) -> list[ProblemTaskCreate]:

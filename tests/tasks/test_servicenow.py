@@ -13,10 +13,10 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from problemflow.cli import app
 from problemflow.models.audit import AuditEvent
 from problemflow.models.db import session_scope
 from problemflow.models.incident import Incident
-from problemflow.cli import app
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = Path(os.environ.get("PROBLEMFLOW_SERVICENOW_LOG", REPO / "../shared/data/incident_event_log.csv.gz"))

@@ -6,10 +6,10 @@ Create Date: 2026-11-24 14:34:30.494244
 """
 from typing import Sequence, Union
 
-from alembic import op
 import sqlalchemy as sa
-import problemflow.models.base
+from alembic import op
 
+import problemflow.models.base
 
 revision: str = '0001'
 down_revision: Union[str, Sequence[str], None] = None

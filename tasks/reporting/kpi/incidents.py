@@ -10,7 +10,15 @@ from sqlalchemy.orm import Session
 from problemflow.models.enums import Priority
 from problemflow.models.incident import Incident
 from problemflow.models.problem import ProblemIncident
-from problemflow.tasks.reporting.kpi.schemas import IncidentVolume, MeanTime, Period, Ratio, Scope, ServiceMtbf, SlaBreach
+from problemflow.tasks.reporting.kpi.schemas import (
+    IncidentVolume,
+    MeanTime,
+    Period,
+    Ratio,
+    Scope,
+    ServiceMtbf,
+    SlaBreach,
+)
 from problemflow.tasks.reporting.kpi.sql import (
     HOUR,
     hours,

@@ -10,8 +10,8 @@ from typing import Optional
 
 from pydantic import BaseModel
 
-from problemflow.tasks.reporting import charts
 from problemflow.tasks.common.documents import render
+from problemflow.tasks.reporting import charts
 from problemflow.tasks.reporting.kpi.schemas import KpiReport, KpiSnapshot
 
 HTML_TEMPLATE = "report/kpi.html.j2"

@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 from problemflow.models.base import utcnow
 from problemflow.models.db import session_scope
 from problemflow.models.settings import get_settings
-from problemflow.tasks.reporting.kpi import incidents, problems
 from problemflow.tasks.common.retry import RETRIES
+from problemflow.tasks.reporting.kpi import incidents, problems
 from problemflow.tasks.reporting.kpi.schemas import (
     HIGHER_IS_BETTER,
     NEUTRAL,

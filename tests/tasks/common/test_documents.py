@@ -14,9 +14,22 @@ import pytest
 
 from problemflow.models.audit import AuditEventRead
 from problemflow.models.change import ApprovalRead, ChangeRequestRead
-from problemflow.models.enums import (ChangeState, ChangeType, ClosureCode, Decision, FactorCategory, IncidentSource,
-                          IncidentState, KnownErrorState, Level, Priority, ProblemScale, ProblemState, Role,
-                          TaskStatus)
+from problemflow.models.enums import (
+    ChangeState,
+    ChangeType,
+    ClosureCode,
+    Decision,
+    FactorCategory,
+    IncidentSource,
+    IncidentState,
+    KnownErrorState,
+    Level,
+    Priority,
+    ProblemScale,
+    ProblemState,
+    Role,
+    TaskStatus,
+)
 from problemflow.models.incident import IncidentRead
 from problemflow.models.kedb import KnownErrorRead, Signature
 from problemflow.models.problem import FactorIn, ProblemIncidentRead, ProblemRead, ProblemTaskRead, RootCauseRead

@@ -15,8 +15,8 @@ from problemflow.models.incident import IncidentCreate
 from problemflow.models.kedb import KnownErrorCreate, KnownErrorIncident, Signature
 from problemflow.models.problem import ProblemCreate
 from problemflow.models.services import incidents, kedb, problems
-from problemflow.tasks.incident import respond
 from problemflow.tasks.common.events import ESCALATED_EVENT
+from problemflow.tasks.incident import respond
 
 
 def publish(db_session, title, workaround="", problem_id=None, **signature):

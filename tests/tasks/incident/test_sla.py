@@ -42,8 +42,8 @@ def test_each_breach_is_announced_once(db_session, receiver):
 
 
 def test_sla_watch_flow_against_the_server(prefect_server, clean_db, receiver):
-    from problemflow.models.db import session_scope
     from problemflow.flows.sla_watch import sla_watch
+    from problemflow.models.db import session_scope
 
     with session_scope(clean_db) as session:
         open_incident(session, "Orders API 5xx", "high", "medium", 10)  # 2-high: 8 h target

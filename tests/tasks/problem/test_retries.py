@@ -16,18 +16,25 @@ from problemflow.models.db import session_scope
 from problemflow.models.enums import ClosureCode, Decision, Role
 from problemflow.models.errors import DependencyCycle
 from problemflow.models.kedb import KnownError, Workaround
-from problemflow.models.problem import FactorIn, Problem, ProblemCreate, ProblemTaskCreate, RootCauseAnalysis, RootCauseIn
+from problemflow.models.problem import (
+    FactorIn,
+    Problem,
+    ProblemCreate,
+    ProblemTaskCreate,
+    RootCauseAnalysis,
+    RootCauseIn,
+)
 from problemflow.models.review import Review
 from problemflow.tasks.problem.analyse import analyse_task, root_cause_task
 from problemflow.tasks.problem.change import ChangeSpec, implement_task, raise_change_task
 from problemflow.tasks.problem.decisions import record_decision_task
-from tests.approvers import Approvers
 from problemflow.tasks.problem.identify import identify_task, open_problem_task
 from problemflow.tasks.problem.known_error import known_error_task
 from problemflow.tasks.problem.plan import plan_task
 from problemflow.tasks.problem.resolve import resolve_task
 from problemflow.tasks.problem.review import Closure, review_task
 from problemflow.tasks.problem.workaround import workaround_task
+from tests.approvers import Approvers
 from tests.tasks.problem.conftest import make_problem
 
 pytestmark = pytest.mark.integration

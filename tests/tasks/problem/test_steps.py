@@ -6,8 +6,16 @@ import pytest
 from sqlalchemy import func, select
 
 from problemflow.models.change import ChangeRequest
-from problemflow.models.enums import (ChangeState, ClosureCode, FactorCategory, IncidentState, KnownErrorState,
-                          Priority, ProblemScale, ProblemState)
+from problemflow.models.enums import (
+    ChangeState,
+    ClosureCode,
+    FactorCategory,
+    IncidentState,
+    KnownErrorState,
+    Priority,
+    ProblemScale,
+    ProblemState,
+)
 from problemflow.models.errors import DependencyCycle
 from problemflow.models.kedb import KnownError
 from problemflow.models.problem import FactorIn, Problem, ProblemTaskCreate, RootCauseIn

@@ -12,7 +12,6 @@ from problemflow.tasks.recurrence import run_scan
 from .conftest import DAY, add, groups
 
 
-
 def test_a_burst_of_one_alert_groups_with_its_reason(db):
     ids = [
         add(db, m, f"High latency on checkout-{n}", fingerprint="ab12cd", service="checkout",

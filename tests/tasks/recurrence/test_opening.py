@@ -18,7 +18,6 @@ from problemflow.tasks.recurrence.run import send_digest
 
 from .conftest import DAY, T0, add
 
-
 SYMPTOMS = {
     "payments": ("Card authorisations time out", "GatewayTimeout"),
     "wiki": ("Search index is stale", "IndexLag"),

@@ -8,13 +8,13 @@ import json
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from problemflow.cli import app
 from problemflow.models.enums import KnownErrorState
 from problemflow.models.kedb import KnownErrorCreate, Signature
 from problemflow.models.problem import Problem, ProblemCreate, ProblemIncident
 from problemflow.models.recurrence import RecurrenceGroup
 from problemflow.models.services import kedb as kedb_service
 from problemflow.models.services import problems as problem_service
-from problemflow.cli import app
 from problemflow.tasks.recurrence import run_scan
 
 from .conftest import DAY, add

@@ -8,10 +8,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from typer.testing import CliRunner
 
+from problemflow.cli import app
 from problemflow.models.enums import ClosureCode, ProblemState, TaskStatus
 from problemflow.models.problem import ProblemCreate, ProblemTaskCreate
 from problemflow.models.services import problems
-from problemflow.cli import app
 from problemflow.tasks.problem.wip import ensure_wip_limits
 from problemflow.tasks.reporting.board import (
     UNASSIGNED,
