@@ -96,10 +96,15 @@ ROLES: dict[str, Role] = {gate: Role(role) for gate, role in GATE_ROLES.items()}
 
 
 def _with_brief(form: type[F], brief: str) -> type[F]:
-    """The form with the gate's brief as the Resume dialog's Markdown description
-    (a subclass, so the fields keep their own descriptions)."""
-    described = pydantic.create_model(form.__name__, __base__=form)
-    described._description = brief
+    """The form with the gate's brief where the Resume dialog shows it: the description of
+    its first field, which scrolls with the form (the form's own description collapses to
+    nothing above a long form). A subclass, so the other fields keep their descriptions."""
+    approver = form.model_fields["approver"]
+    described = pydantic.create_model(
+        form.__name__, __base__=form,
+        approver=(str, Field(min_length=1, max_length=120, description=f"{brief}\n\n---\n\n{approver.description}")),
+    )
+    described._description = "The evidence for this decision is under the first field below."
     return described
 
 

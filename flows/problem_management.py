@@ -20,7 +20,8 @@ from problemflow.models.problem import FactorIn, ProblemCreate, ProblemTaskCreat
 from problemflow.tasks.common.events import OPENED_EVENT
 from problemflow.tasks.problem.analyse import analyse_task, root_cause_task
 from problemflow.tasks.problem.change import ChangeSpec, conclude_approval_task, implement_task, raise_change_task
-from problemflow.tasks.problem.dossier import documents_task, gate_brief_task
+from problemflow.tasks.problem.brief import gate_brief_task
+from problemflow.tasks.problem.dossier import documents_task
 from problemflow.tasks.problem.identify import identify_task, open_problem_task
 from problemflow.tasks.problem.known_error import known_error_task
 from problemflow.tasks.problem.notices import announce_task

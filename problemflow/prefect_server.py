@@ -27,6 +27,9 @@ def server_env(
         env["PREFECT_UI_API_URL"] = api_url
     env["PREFECT_HOME"] = str(prefect_home)
     env["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+    # Operators land on the UI whose Resume dialog answers gates (the V2 UI showed no Resume
+    # button on a suspended run); a person can still switch for their own browser.
+    env.setdefault("PREFECT_SERVER_UI_V2_ENABLED", "false")
     env.pop("PREFECT_API_URL", None)
     if database_url:
         env["PREFECT_API_DATABASE_CONNECTION_URL"] = database_url

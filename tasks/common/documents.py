@@ -80,11 +80,24 @@ class Rendered(BaseModel):
     html: str
 
 
+# characters that make inline Markdown (emphasis, code, links, images, strike-through)
+_MD_INLINE = re.compile(r"([\\`*_\[\]~])")
+# what makes a block when it starts a line: headings, quotes, lists, rules
+_MD_LINE_START = re.compile(r"^([ \t]*)(?:([#>+=-])(?=[\s#=-]|$)|(\d+)([.)])(?=\s|$))", re.M)
+
+
 def text_md(value: object) -> str:
-    """User text for Markdown: shown as typed, never as markup or HTML."""
+    """User text for Markdown: shown as typed, never as markup, a link or HTML."""
     if value is None or value == "":
         return "-"
-    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = _MD_INLINE.sub(r"\\\1", text)
+    return _MD_LINE_START.sub(_escape_block, text)
+
+
+def _escape_block(match: re.Match) -> str:
+    indent, marker, digits, closer = match.groups()
+    return f"{indent}\\{marker}" if marker else f"{indent}{digits}\\{closer}"
 
 
 def cell_md(value: object) -> str:
@@ -262,16 +275,6 @@ RENDERERS = {
     "review": render_review,
     "incident-log": render_incident_log,
 }
-
-
-def render_gate_brief(*, heading: str, problem: ProblemRead, facts: list[tuple[str, object]], instructions: str) -> str:
-    """The Markdown shown above a gate's form in the Resume dialog."""
-    return render(
-        "problem/gate.md.j2", heading=heading, instructions=instructions,
-        p={"number": problem.number, "statement": text_md(problem.statement), "priority": problem.priority.value,
-           "scale": problem.scale.value, "state": problem.state.value},
-        facts=[(label, text_md(value)) for label, value in facts],
-    )
 
 
 def write_document(rendered: Rendered, output_dir: Path | None = None) -> list[Path]:

@@ -77,13 +77,13 @@ def test_operator_works_a_problem_in_the_prefect_ui(operator, clean_db, problemf
         "Workaround": "Move old WAL segments to the archive volume",
         "Change Title": "Alert on archive lag and repair archive_command",
         "Needs Change Approval": True,
-    }, name="root-cause")
+    }, name="root-cause", brief="Root-cause sign-off: PRB")
     wait_for_state(run_id, {"Suspended", "Paused"})
 
     # 4. gate 2: a change approver approves
     operator.resume(run_id, {"Approver": "bob", "Code": approvers.code("bob"), "Decision": Select("approve"),
                              "Comment": "Low risk"},
-                    name="change")
+                    name="change", brief="Change approval: PRB")
     wait_for_state(run_id, {"Suspended", "Paused"})
 
     # 5. gate 3: closure after the review
@@ -92,7 +92,7 @@ def test_operator_works_a_problem_in_the_prefect_ui(operator, clean_db, problemf
         "Code": approvers.code("mia"),
         "Closure Code": Select("fix_applied"),
         "Lessons": "Watch archive lag, not only disk usage",
-    }, name="closure")
+    }, name="closure", brief="Closure: PRB")
     wait_for_state(run_id, {"Completed"}, timeout=180)
     operator.open_run(run_id)
     operator.shot("completed")

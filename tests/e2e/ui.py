@@ -83,8 +83,10 @@ class Operator:
     def open_run(self, run_id: str) -> None:
         self.page.goto(f"{self.ui_url}/runs/flow-run/{run_id}", wait_until="networkidle")
 
-    def resume(self, run_id: str, fields: dict[str, Any], name: str, wait_s: float = 90) -> None:
-        """Open a suspended run, wait for its Resume button, fill the form and submit."""
+    def resume(self, run_id: str, fields: dict[str, Any], name: str, wait_s: float = 90,
+               brief: str | None = None) -> None:
+        """Open a suspended run, wait for its Resume button, check that the gate's brief can be
+        read (``brief``: its first line), fill the form and submit."""
         self.open_run(run_id)
         button = self.page.get_by_role("button", name="Resume")
         for _ in range(int(wait_s)):
@@ -97,6 +99,8 @@ class Operator:
         self.shot(f"suspended-{name}")
         button.first.click()
         dialog = self.find(self.page.get_by_role("dialog"), "the Resume dialog")
+        if brief is not None:
+            self.assert_readable(dialog, brief, name)
         self.fill_form(dialog, fields)
         self.shot(f"resume-form-{name}")
         accounts: list[str] = []
@@ -118,6 +122,25 @@ class Operator:
             if attempt < SUBMIT_TRIES:
                 self.fill_form(dialog, {k: v for k, v in fields.items() if not isinstance(v, list)})
         self.fail(f"the Resume dialog for {name} did not close after {SUBMIT_TRIES} tries: " + " | ".join(accounts))
+
+    def assert_readable(self, scope: Locator, text: str, name: str) -> None:
+        """The element showing ``text`` is scrolled to and is what a person sees at its place:
+        inside the viewport, not of zero size, and on top (nothing drawn over it)."""
+        target = self.find(scope.get_by_text(text, exact=False), f"the brief's line {text!r}")
+        target.scroll_into_view_if_needed()
+        box = target.bounding_box()
+        viewport = self.page.viewport_size
+        if not box or box["width"] < 1 or box["height"] < 1:
+            self.fail(f"the brief's line {text!r} has no size ({box})")
+        x, y = box["x"] + min(box["width"], 40) / 2, box["y"] + box["height"] / 2
+        if not (0 <= x < viewport["width"] and 0 <= y < viewport["height"]):
+            self.fail(f"the brief's line {text!r} is outside the viewport at {x:.0f},{y:.0f}")
+        on_top = target.evaluate(
+            "(el, [x, y]) => { const hit = document.elementFromPoint(x, y); return !!hit && (el === hit || el.contains(hit)); }",
+            [x, y])
+        self.shot(f"brief-{name}")
+        if not on_top:
+            self.fail(f"the brief's line {text!r} is covered at {x:.0f},{y:.0f}")
 
     def run_state(self, run_id: str) -> str:
         """The run's state type, read from the API behind the UI."""

@@ -120,12 +120,33 @@ def test_document_matches_its_snapshot(name, fmt):
 def test_user_text_is_data_not_template_code(name, hostile):
     rendered = documents.RENDERERS[name](dossier(statement=f"Title {hostile} end", comment=hostile))
     md, html = rendered.markdown, rendered.html
-    literal_md = hostile.replace("<", "&lt;").replace(">", "&gt;")
+    literal_md = documents.text_md(hostile)  # as typed, with Markdown's own characters escaped
     assert f"Title {literal_md} end" in md or name == "change-request" and literal_md in md
     assert "49" not in md.replace("2026", "") or "{{ 7*7 }}" not in hostile
     assert "<script>" not in html and "<script>" not in md
     escaped = hostile.replace("<", "&lt;").replace(">", "&gt;").replace("'", "&#39;")
     assert escaped in html
+
+
+@pytest.mark.parametrize("hostile", ["[x](javascript:alert(1))", "![x](data:image/png;base64,AAAA)",
+                                     "<a href='javascript:x'>y</a>", "**bold** _em_ `code` ~~gone~~", "# Heading\n- item"])
+def test_outside_text_never_becomes_markup_or_a_link(hostile):
+    """In Markdown documents and artifacts outside text is shown, never rendered: no links,
+    images, emphasis, code or blocks (the Prefect UI renders artifacts' Markdown)."""
+    from collections import Counter
+
+    import markdown_it
+
+    parser = markdown_it.MarkdownIt("commonmark").enable("table").enable("strikethrough")
+    markup = {"link_open", "image", "em_open", "strong_open", "code_inline", "s_open", "html_inline", "html_block",
+              "heading_open", "bullet_list_open", "ordered_list_open", "blockquote_open", "hr"}
+
+    def kinds(statement: str) -> Counter:
+        md = documents.render_kickoff(dossier(statement=statement, comment=statement)).markdown
+        tokens = parser.parse(md)
+        return Counter(t.type for tok in tokens for t in [tok, *(tok.children or [])] if t.type in markup)
+
+    assert kinds(hostile) == kinds("plain words"), "outside text added markup"
 
 
 def test_markdown_tables_survive_pipes_and_line_breaks():
