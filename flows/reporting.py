@@ -11,7 +11,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Optional
 
 from prefect import flow
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from problemflow.flows.deployments import register
 from problemflow.tasks.reporting.board import build_board_task, publish_board_task
@@ -36,8 +36,15 @@ class KpiReportParameters(BaseModel):
     category: Optional[str] = Field(default=None, max_length=120, description="Only this category")
     team: Optional[str] = Field(default=None, max_length=120, description="Only this team")
     out_dir: Optional[str] = Field(
-        default=None, description="Directory for the files; empty means <home>/output/reports"
+        default=None, max_length=500,
+        description="Directory for the files, inside <home>/output; empty means <home>/output/reports",
     )
+
+    @field_validator("out_dir")
+    @classmethod
+    def _inside_output(cls, value: Optional[str]) -> Optional[str]:
+        report_dir(value)  # raises, naming the directory it must stay inside
+        return value
 
     def period(self, today: Optional[date] = None) -> Period:
         today = today or datetime.now(timezone.utc).date()

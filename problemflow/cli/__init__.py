@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
 from problemflow.cli.output import err_console
+from problemflow.tasks.common.neutralise import terminal
 from problemflow.models.errors import ProblemflowError
 from problemflow.models.states import IllegalTransition
 
@@ -52,10 +53,10 @@ def main() -> None:
     try:
         app()
     except ValidationError as error:
-        err_console.print(f"error: {validation_message(error)}", markup=False, highlight=False)
+        err_console.print(f"error: {terminal(validation_message(error))}", markup=False, highlight=False)
         sys.exit(2)
     except (ProblemflowError, IllegalTransition, ValueError) as error:
-        err_console.print(f"error: {error}", markup=False, highlight=False)
+        err_console.print(f"error: {terminal(error)}", markup=False, highlight=False)
         sys.exit(1)
     except OperationalError as error:
         err_console.print(

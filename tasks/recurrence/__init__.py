@@ -21,6 +21,7 @@ from problemflow.models.incident import NUMBER_PREFIX
 from problemflow.models.numbers import format_number
 from problemflow.models.recurrence import RecurrenceGroup, RecurrenceMember
 from problemflow.tasks.recurrence import store
+from problemflow.tasks.common.neutralise import csv_cell
 from problemflow.tasks.recurrence.config import ALGORITHM_VERSION, ScanConfig
 from problemflow.tasks.recurrence.core import group
 from problemflow.tasks.recurrence.persist import write_full, write_incremental
@@ -131,7 +132,7 @@ def export_csv(*, db_session: Session, path: Path) -> int:
         writer = csv.writer(handle)
         writer.writerow(["incident", "group", "reason", "score"])
         for incident_id, key, reason, score in db_session.execute(stmt):
-            writer.writerow([format_number(NUMBER_PREFIX, incident_id), key, reason, f"{score:.4f}"])
+            writer.writerow([format_number(NUMBER_PREFIX, incident_id), csv_cell(key), csv_cell(reason), f"{score:.4f}"])
             count += 1
     return count
 

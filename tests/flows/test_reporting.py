@@ -87,17 +87,20 @@ def test_kpi_report_flow_writes_files_and_publishes_artifacts(week, prefect_serv
 
     monkeypatch.setenv("PROBLEMFLOW_WIP_LIMITS", json.dumps({"web": 0}))
     get_settings.cache_clear()
+    monkeypatch.setattr(get_settings(), "home", tmp_path)
     try:
-        files = kpi_report(KpiReportParameters(end=date(2026, 3, 8), out_dir=str(tmp_path)))
+        files = kpi_report(KpiReportParameters(end=date(2026, 3, 8), out_dir="weekly"))
     finally:
         get_settings.cache_clear()
+    out = tmp_path / "output" / "weekly"
+    assert files.csv.parent == out
     rows = {(r["section"], r["metric"], r["key"]): r for r in csv.DictReader(files.csv.open())}
     assert rows[("summary", "incidents", "")]["current"] == "4"
     assert rows[("summary", "incidents", "")]["previous"] == "2"
     # 3-moderate target 24 h: the 30 h one breaches; the open one is 2 days old at the end
     assert rows[("sla", "breached", "3-moderate")]["current"] == "2"
-    assert files.html.exists() and (tmp_path / "board.html").exists()
-    assert 'class="over"' in (tmp_path / "board.html").read_text()
+    assert files.html.exists() and (out / "board.html").exists()
+    assert 'class="over"' in (out / "board.html").read_text()
     with get_client(sync_client=True) as client:
         found = {
             a.key: a
@@ -123,6 +126,25 @@ def cli(*args: str, env: dict) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(EXECUTABLE), *args], env=env, capture_output=True, text=True, timeout=120
     )
+
+
+def test_out_dir_outside_the_output_root_is_refused(tmp_path, monkeypatch):
+    """A flow parameter comes from anyone who reaches Prefect's API: it never names a
+    directory outside <home>/output, whether from the UI form or the API."""
+    import pydantic
+
+    from problemflow.flows.reporting import KpiReportParameters
+    from problemflow.models.settings import get_settings
+
+    monkeypatch.setattr(get_settings(), "home", tmp_path)
+    for hostile in ("../../../etc", "/etc", str(tmp_path), "reports/../../x", "a\x00b"):
+        with pytest.raises(pydantic.ValidationError, match="outside|NUL"):
+            KpiReportParameters(out_dir=hostile)
+    (tmp_path / "output").mkdir()
+    (tmp_path / "output" / "escape").symlink_to("/tmp")
+    with pytest.raises(pydantic.ValidationError, match="outside"):
+        KpiReportParameters(out_dir="escape")
+    assert KpiReportParameters(out_dir="team-a/weekly").out_dir == "team-a/weekly"
 
 
 def test_report_kpi_command(week, tmp_path):
@@ -181,6 +203,7 @@ def test_a_lost_database_connection_is_retried(week, prefect_server, tmp_path, m
 
     import problemflow.tasks.reporting.kpi.report as report_module
     from problemflow.flows.reporting import KpiReportParameters, kpi_report
+    from problemflow.models.settings import get_settings
 
     real = report_module.compute_report
     calls = []
@@ -192,5 +215,6 @@ def test_a_lost_database_connection_is_retried(week, prefect_server, tmp_path, m
         return real(**kwargs)
 
     monkeypatch.setattr(report_module, "compute_report", flaky)
-    files = kpi_report(KpiReportParameters(end=date(2026, 3, 8), out_dir=str(tmp_path)))
+    monkeypatch.setattr(get_settings(), "home", tmp_path)
+    files = kpi_report(KpiReportParameters(end=date(2026, 3, 8)))
     assert len(calls) == 2 and files.csv.exists()

@@ -8,6 +8,7 @@ from typing import Optional
 from prefect import task
 
 from problemflow.models.settings import get_settings
+from problemflow.tasks.common.neutralise import confined
 from problemflow.tasks.reporting.kpi.render import ReportFiles, render_markdown, write_report
 from problemflow.tasks.reporting.kpi.schemas import KpiReport
 
@@ -16,8 +17,11 @@ MARKDOWN_KEY = "kpi-report-summary"
 
 
 def report_dir(out_dir: Optional[str]) -> Path:
-    """Where report files go: the given directory, or ``<home>/output/reports``."""
-    return Path(out_dir) if out_dir else get_settings().output_dir / "reports"
+    """Where a flow writes report files: ``<home>/output/reports``, or the given directory,
+    which must lie inside ``<home>/output`` (a flow parameter comes from anyone who can
+    reach Prefect's API; it never names a directory elsewhere)."""
+    output = get_settings().output_dir
+    return confined(out_dir, output) if out_dir else confined("reports", output)
 
 
 def summary_table(report: KpiReport) -> list[dict[str, object]]:

@@ -11,6 +11,7 @@ from typing import Optional
 from pydantic import BaseModel
 
 from problemflow.tasks.common.documents import render
+from problemflow.tasks.common.neutralise import csv_cell
 from problemflow.tasks.reporting import charts
 from problemflow.tasks.reporting.kpi.schemas import KpiReport, KpiSnapshot
 
@@ -179,7 +180,7 @@ def _cell(value: object) -> object:
         return ""
     if isinstance(value, float):
         return round(value, 6)
-    return value
+    return csv_cell(value)  # services, categories and teams come from outside
 
 
 def render_csv(report: KpiReport) -> str:
