@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import typer
@@ -60,6 +61,15 @@ def main() -> None:
         sys.exit(1)
     except OperationalError as error:
         err_console.print(
-            f"error: the database cannot be reached: {error.orig}", markup=False, highlight=False
+            f"error: the database cannot be reached: {terminal(error.orig)}", markup=False, highlight=False
         )
         sys.exit(3)
+    except OverflowError as error:
+        err_console.print(f"error: a number or date is out of range ({terminal(error)})", markup=False, highlight=False)
+        sys.exit(2)
+    except Exception as error:  # noqa: BLE001 - a person gets one line, never a traceback
+        if os.environ.get("PROBLEMFLOW_DEBUG"):
+            raise
+        err_console.print(f"error: {type(error).__name__}: {terminal(error)} (PROBLEMFLOW_DEBUG=1 shows where)",
+                          markup=False, highlight=False)
+        sys.exit(1)

@@ -10,7 +10,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from problemflow.cli.output import err_console
 from problemflow.models.db import session_scope
-from problemflow.tasks.servicenow import ImportSummary, import_export
+from problemflow.tasks.common.neutralise import terminal
+from problemflow.tasks.servicenow import ImportSummary, RowError, import_export
 
 app = typer.Typer(help="Import incidents from other tools.", no_args_is_help=True)
 
@@ -46,8 +47,12 @@ def servicenow(
         def on_write(count: int) -> None:
             progress.update(writing, visible=True, advance=count)
 
-        with session_scope() as db_session:
-            summary = import_export(db_session=db_session, path=path, on_read=on_read, on_write=on_write)
+        try:
+            with session_scope() as db_session:
+                summary = import_export(db_session=db_session, path=path, on_read=on_read, on_write=on_write)
+        except RowError as error:  # the file itself cannot be read: nothing was imported
+            err_console.print(f"error: {terminal(error)}", markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
     _report(summary, as_json)
     if summary.nothing_read:
         raise typer.Exit(1)
@@ -66,7 +71,7 @@ def _report(summary: ImportSummary, as_json: bool) -> None:
         f"{summary.history_events} history events recorded; {len(summary.skipped)} rows skipped"
     )
     for line, reason in summary.skipped[:SHOWN_SKIPS]:
-        err_console.print(f"  skipped line {line}: {reason}", markup=False, highlight=False, soft_wrap=True)
+        err_console.print(f"  skipped line {line}: {terminal(reason)}", markup=False, highlight=False, soft_wrap=True)
     if len(summary.skipped) > SHOWN_SKIPS:
         err_console.print(
             f"  ... and {len(summary.skipped) - SHOWN_SKIPS} more (use --json for all)",

@@ -15,7 +15,7 @@ from rich.text import Text
 from problemflow.tasks.common.neutralise import terminal
 
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # an error stays one line, however long
 
 
 def to_jsonable(records: Iterable[BaseModel]) -> list[dict[str, Any]]:

@@ -28,6 +28,9 @@ def period_from_options(start: Optional[datetime], end: Optional[datetime]):
     first = start.date() if start else last - timedelta(days=6)
     if last < first:
         raise ValueError(f"--to ({last}) is before --from ({first}); give the first day, then the last")
+    # the report compares with the period before: both must be real dates
+    if first.year < 1970 or last.year > 2999 or (last - first).days > 3660:
+        raise ValueError(f"--from {first} --to {last}: give days between 1970 and 2999, at most ten years apart")
     return Period(
         start=datetime.combine(first, time(), tzinfo=timezone.utc),
         end=datetime.combine(last + timedelta(days=1), time(), tzinfo=timezone.utc),

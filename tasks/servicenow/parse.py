@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import zlib
 import io
 import re
 from contextlib import contextmanager
@@ -224,14 +225,47 @@ class ReadResult:
     skipped: list[tuple[int, str]]
 
 
+# a line longer than this is a broken file, not a row (ServiceNow rows are a few kB)
+MAX_LINE_CHARS = 1_000_000
+
+
+class BrokenFile(RowError):
+    """The file cannot be read to its end: nothing of it is imported."""
+
+
+def _bounded_lines(text: io.TextIOBase, path: Path) -> Iterator[str]:
+    """The file's lines, refusing one over ``MAX_LINE_CHARS`` before it is read whole."""
+    number = 0
+    while True:
+        line = text.readline(MAX_LINE_CHARS + 1)
+        if not line:
+            return
+        number += 1
+        if len(line) > MAX_LINE_CHARS:
+            raise BrokenFile(f"{path}: line {number} is longer than {MAX_LINE_CHARS:,} characters; "
+                             "not a CSV export, nothing was imported")
+        yield line
+
+
 def read_export(path: Path, on_progress: Callable[[int], None] | None = None) -> ReadResult:
-    """Read a whole export; bad rows are listed with their line number and reason."""
+    """Read a whole export; bad rows are listed with their line number and reason. A file
+    that cannot be read to its end (corrupt or truncated gzip, not UTF-8, a runaway line)
+    raises :class:`BrokenFile` before anything is written."""
+    try:
+        return _read_export(path, on_progress)
+    except (EOFError, OSError, zlib.error, UnicodeDecodeError, csv.Error) as error:
+        reason = {EOFError: "the file ends early (truncated)", UnicodeDecodeError: "it is not UTF-8 text"}.get(
+            type(error), str(error) or type(error).__name__)
+        raise BrokenFile(f"{path}: cannot be read: {reason}; nothing was imported") from error
+
+
+def _read_export(path: Path, on_progress: Callable[[int], None] | None = None) -> ReadResult:
     dates = DateReader()
     incidents: dict[str, ImportedIncident] = {}
     skipped: list[tuple[int, str]] = []
     events = 0
     with open_text(path) as (text, position):
-        reader = csv.DictReader(text)
+        reader = csv.DictReader(_bounded_lines(text, path))
         missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
             raise RowError(f"{path}: not a ServiceNow incident export (no column {', '.join(missing)})")
