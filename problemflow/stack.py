@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from problemflow.doors import DoorTaken, check_port, claim_home, die_with_parent, release_home
 from problemflow.models.settings import Settings, get_settings
 
 logger = logging.getLogger("problemflow.stack")
@@ -77,6 +78,7 @@ def start_intake(settings: Settings, *, stack: Stack, workers: int = 1) -> None:
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        preexec_fn=die_with_parent,  # ends with up, however up ends
     )
     stack.children.append(process)
     deadline = time.monotonic() + 60
@@ -151,6 +153,13 @@ def _seed_people(settings: Settings) -> None:
                        "(problemflow people enroll NAME)", ", ".join(unenrolled))
 
 
+def check_doors(settings: Settings, prefect_port: int) -> None:
+    """Before anything starts: the ports are free (up never joins a server it did not start)."""
+    if not os.environ.get("PREFECT_API_URL"):
+        check_port("127.0.0.1", prefect_port, "--prefect-port")
+    check_port(settings.intake_host, settings.intake_port, "--intake-port (or PROBLEMFLOW_INTAKE_PORT)")
+
+
 def up(*, prefect_port: int = 4200, intake_workers: int = 1, limit: int = 10) -> None:
     """Bring the whole stack up and serve every deployment until interrupted."""
     from problemflow.models.db import upgrade
@@ -158,6 +167,12 @@ def up(*, prefect_port: int = 4200, intake_workers: int = 1, limit: int = 10) ->
     settings = get_settings()
     settings.home.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
+    pid_file = claim_home(settings.home)
+    try:
+        check_doors(settings, prefect_port)
+    except DoorTaken:
+        release_home(pid_file)
+        raise
     upgrade()
     _seed_people(settings)
     external = os.environ.get("PREFECT_API_URL")
@@ -198,3 +213,4 @@ def up(*, prefect_port: int = 4200, intake_workers: int = 1, limit: int = 10) ->
         pass
     finally:
         stack.stop()
+        release_home(pid_file)

@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 import typer
 
 
 def up_command(
     prefect_port: int = typer.Option(4200, min=1, max=65535, help="Port of the local Prefect server"),
+    intake_port: Optional[int] = typer.Option(None, min=1, max=65535,
+                                              help="Port of the intake (default PROBLEMFLOW_INTAKE_PORT, 4300)"),
     intake_workers: int = typer.Option(1, min=1, max=32, help="uvicorn workers for the intake"),
     limit: int = typer.Option(10, min=1, max=100, help="Flow runs at once in this process"),
 ) -> None:
     """Migrate, start Prefect (server and UI), the intake, and serve every flow."""
+    import os
+
+    from problemflow.doors import DoorTaken
+    from problemflow.models.settings import get_settings
     from problemflow.stack import up
 
-    up(prefect_port=prefect_port, intake_workers=intake_workers, limit=limit)
+    if intake_port is not None:
+        os.environ["PROBLEMFLOW_INTAKE_PORT"] = str(intake_port)
+        get_settings.cache_clear()
+    try:
+        up(prefect_port=prefect_port, intake_workers=intake_workers, limit=limit)
+    except DoorTaken as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
 
 
 def deploy_command(

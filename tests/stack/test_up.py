@@ -119,3 +119,44 @@ def test_up_serves_everything_stops_cleanly_and_resumes(tmp_path):
         assert "Orders API 5xx above 5%" in listed.stdout, listed.stderr
     finally:
         stop_stack(process)
+
+
+def _refused(port: int) -> bool:
+    try:
+        httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+    except httpx.HTTPError:
+        return True
+    return False
+
+
+def test_a_second_up_never_joins_and_a_killed_up_leaves_nothing_behind(tmp_path):
+    from tests.waiting import wait_until
+
+    prefect_port, intake_port = free_port(), free_port()
+    api_url = f"http://127.0.0.1:{prefect_port}/api"
+    first = start_stack(tmp_path / "first", prefect_port, intake_port)
+    try:
+        wait_ready(first)
+        # a second stack on the same ports ends at once, naming the port, and touches nothing
+        started = time.monotonic()
+        second = start_stack(tmp_path / "second", prefect_port, intake_port)
+        out, _ = second.communicate(timeout=30)
+        assert second.returncode == 2 and time.monotonic() - started < 10, out
+        assert f"port {prefect_port} on 127.0.0.1 is taken" in out and "--prefect-port" in out, out
+        assert EXPECTED_DEPLOYMENTS <= deployment_names(api_url)
+        assert httpx.get(f"http://127.0.0.1:{intake_port}/healthz", timeout=5).status_code == 200
+        # the same home twice is refused too, even on other ports
+        third = start_stack(tmp_path / "first", free_port(), free_port())
+        out, _ = third.communicate(timeout=30)
+        assert third.returncode == 2 and "already runs" in out, out
+    finally:
+        os.kill(first.pid, signal.SIGKILL)  # up alone, as the OOM killer would: not its group
+        first.wait(10)
+    wait_until(lambda: all(_refused(p) for p in (prefect_port, intake_port)), what="both ports to be freed",
+               timeout=10, interval=0.2)
+    again = start_stack(tmp_path / "first", prefect_port, intake_port)
+    try:
+        wait_ready(again)
+        assert EXPECTED_DEPLOYMENTS <= deployment_names(api_url)
+    finally:
+        stop_stack(again)
