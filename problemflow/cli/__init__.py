@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
 from problemflow.cli.output import err_console
-from problemflow.tasks.common.neutralise import terminal
+from problemflow.tasks.common.neutralise import NotOurs, terminal
 from problemflow.models.errors import ProblemflowError
 from problemflow.models.states import IllegalTransition
 
@@ -55,6 +55,9 @@ def main() -> None:
         app()
     except ValidationError as error:
         err_console.print(f"error: {terminal(validation_message(error))}", markup=False, highlight=False)
+        sys.exit(2)
+    except NotOurs as error:
+        err_console.print(f"error: {terminal(error)}", markup=False, highlight=False)
         sys.exit(2)
     except (ProblemflowError, IllegalTransition, ValueError) as error:
         err_console.print(f"error: {terminal(error)}", markup=False, highlight=False)

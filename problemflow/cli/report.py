@@ -52,6 +52,7 @@ def kpi(
     category: Optional[str] = typer.Option(None, help="Only this incident category"),
     team: Optional[str] = typer.Option(None, help="Only this team (assignment group)"),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON"),
+    force: bool = typer.Option(False, "--force", help="Overwrite files of the same name not written by problemflow"),
 ) -> None:
     """Compute the KPIs of a period against the one before it and write the report."""
     from problemflow.tasks.reporting.kpi import Scope, compute_report
@@ -61,7 +62,7 @@ def kpi(
     scope = Scope(service=service, category=category, team=team)
     with session_scope() as db_session:
         report = compute_report(db_session=db_session, period=period, scope=scope)
-    files = write_report(report, out or get_settings().output_dir / "reports")
+    files = write_report(report, out or get_settings().output_dir / "reports", force=force)
     if as_json:
         data = report.model_dump(mode="json")
         data["files"] = files.model_dump(mode="json")

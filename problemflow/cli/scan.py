@@ -27,11 +27,17 @@ def scan_command(
     groups: bool = typer.Option(False, "--groups", help="Only list every group, best first, and what became of it"),
     limit: int = typer.Option(50, min=1, max=100_000, help="Groups listed at most"),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON"),
+    force: bool = typer.Option(False, "--force", help="Overwrite an --out file that is not a scan export"),
 ) -> None:
     """Scan for recurring incidents: new ones since the last scan, or all with --full.
     Only recurrences of the present open problems; see the queue with --pending."""
     if pending or groups:
         return list_groups(waiting_only=pending, limit=limit, as_json=as_json)
+    if out is not None:
+        from problemflow.tasks.common.neutralise import check_overwrite
+        from problemflow.tasks.recurrence import CSV_HEADER
+
+        check_overwrite(out, CSV_HEADER, force)  # before the scan, not after it
     from problemflow.tasks.recurrence import export_csv
     from problemflow.tasks.recurrence.run import announce, scan, send_digest
 
@@ -45,7 +51,7 @@ def scan_command(
     rows = None
     if out is not None:
         with session_scope() as db_session:
-            rows = export_csv(db_session=db_session, path=out)
+            rows = export_csv(db_session=db_session, path=out, force=True)
     if as_json:
         data = result.model_dump(mode="json")
         data.update(announced=announced, csv_rows=rows)

@@ -47,3 +47,20 @@ def confined(requested: str | Path | None, root: Path) -> Path:
     if path != root and root not in path.parents:
         raise OutsideRoot(f"{text!r} is outside {root}; give a directory inside it")
     return path
+
+
+class NotOurs(FileExistsError):
+    """A file that would be overwritten was not written by problemflow."""
+
+
+def check_overwrite(path: Path, marker: str, force: bool = False) -> None:
+    """Refuse (``NotOurs``) to replace an existing file that does not carry our ``marker``
+    (in its first 8 MiB), unless ``force``: a person's --out never clobbers their other files."""
+    path = Path(path)
+    if force or not path.exists():
+        return
+    if path.is_file():
+        with path.open("rb") as handle:
+            if marker.encode() in handle.read(8 << 20):
+                return
+    raise NotOurs(f"{path} exists and was not written by problemflow; choose another path or add --force")

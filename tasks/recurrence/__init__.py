@@ -21,7 +21,7 @@ from problemflow.models.incident import NUMBER_PREFIX
 from problemflow.models.numbers import format_number
 from problemflow.models.recurrence import RecurrenceGroup, RecurrenceMember
 from problemflow.tasks.recurrence import store
-from problemflow.tasks.common.neutralise import csv_cell
+from problemflow.tasks.common.neutralise import check_overwrite, csv_cell
 from problemflow.tasks.recurrence.config import ALGORITHM_VERSION, ScanConfig
 from problemflow.tasks.recurrence.core import group
 from problemflow.tasks.recurrence.persist import write_full, write_incremental
@@ -118,8 +118,12 @@ def _finish(db_session: Session, run, result: ScanResult, started: float, *, max
     return result
 
 
-def export_csv(*, db_session: Session, path: Path) -> int:
-    """Write ``incident,group,reason,score`` for every grouped incident; returns the row count."""
+CSV_HEADER = "incident,group,reason,score"
+
+
+def export_csv(*, db_session: Session, path: Path, force: bool = True) -> int:
+    """Write ``incident,group,reason,score`` for every grouped incident; returns the row count.
+    Without ``force`` an existing file that is not such an export is kept (:class:`NotOurs`)."""
     stmt = (
         select(RecurrenceMember.incident_id, RecurrenceGroup.key, RecurrenceMember.reason, RecurrenceMember.score)
         .join(RecurrenceGroup, RecurrenceGroup.id == RecurrenceMember.group_id)
@@ -127,10 +131,11 @@ def export_csv(*, db_session: Session, path: Path) -> int:
     )
     count = 0
     path = Path(path)
+    check_overwrite(path, CSV_HEADER, force)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["incident", "group", "reason", "score"])
+        writer.writerow(CSV_HEADER.split(","))
         for incident_id, key, reason, score in db_session.execute(stmt):
             writer.writerow([format_number(NUMBER_PREFIX, incident_id), csv_cell(key), csv_cell(reason), f"{score:.4f}"])
             count += 1

@@ -54,3 +54,27 @@ def test_files_that_cannot_be_read_import_nothing(cli, tmp_path):
         _one_line(done, name)
         assert done.returncode == 2 and name in done.stderr and "nothing was imported" in done.stderr, done.stderr
     assert json.loads(cli("incident", "list", "--json").stdout) == []
+
+
+def test_out_never_overwrites_a_file_problemflow_did_not_write(cli, tmp_path):
+    precious = tmp_path / "notes.csv"
+    precious.write_text("my own notes\n")
+    refused = cli("scan", "--full", "--out", str(precious), check=False)
+    _one_line(refused, "scan --out")
+    assert refused.returncode == 2 and "--force" in refused.stderr
+    assert precious.read_text() == "my own notes\n"
+    cli("scan", "--full", "--out", str(precious), "--force")
+    assert precious.read_text().startswith("incident,group,reason,score")
+    cli("scan", "--full", "--out", str(precious))  # ours now: a rerun overwrites it
+
+    from datetime import date, timedelta
+
+    day = str(date.today() - timedelta(days=1))
+    reports = tmp_path / "reports"
+    cli("report", "kpi", "--from", day, "--to", day, "--out", str(reports))
+    [csv_file] = reports.glob("*.csv")
+    cli("report", "kpi", "--from", day, "--to", day, "--out", str(reports))  # its own files: rewritten
+    csv_file.write_text("someone else's spreadsheet\n")
+    again = cli("report", "kpi", "--from", day, "--to", day, "--out", str(reports), check=False)
+    assert again.returncode == 2 and csv_file.name in again.stderr
+    assert csv_file.read_text() == "someone else's spreadsheet\n"
