@@ -311,36 +311,37 @@ def test_cli_runs_lists_and_answers_gates_including_a_rejected_change(prefect_se
 
 
 def test_problem_opened_event_starts_a_run_for_that_problem(prefect_server, server, clean_db):
-    import time
+    """One event, sent once, starts exactly one run: sending again until a run appears would
+    hide a lost or a duplicated trigger."""
     import uuid
     from datetime import datetime, timezone
 
     from tests.flows.problem_runs import api
+    from tests.waiting import wait_until
 
     with session_scope(clean_db) as s:
         problem_id = make_problem(s, count=2)
     deployment = deployment_id(prefect_server)
-    event = {"id": str(uuid.uuid4()), "occurred": datetime.now(timezone.utc).isoformat(),
-             "event": "problemflow.problem.opened",
-             "resource": {"prefect.resource.id": f"problemflow.problem.{problem_id}"},
-             "payload": {"problem_id": problem_id, "number": f"PRB{problem_id:07d}"}}
+    # the deployment's trigger is an automation: wait until the server holds it, enabled
+    wait_until(lambda: api(prefect_server, "GET", f"/automations/related-to/prefect.deployment.{deployment}"),
+               lambda found: any(a.get("enabled") for a in found), what="the deployment's automation",
+               timeout=60, interval=0.5, show=lambda found: [(a["name"], a.get("enabled")) for a in found])
     sent_at = datetime.now(timezone.utc)  # ids restart in each test: earlier runs may name the same id
-    runs = []
-    for _ in range(6):  # the automation can take a moment to be active after serve() starts
-        api(prefect_server, "POST", "/events", json=[{**event, "id": str(uuid.uuid4())}])
-        for _ in range(10):
-            time.sleep(1)
-            runs = [r for r in api(prefect_server, "POST", "/flow_runs/filter",
-                                   json={"deployments": {"id": {"any_": [deployment]}}})
-                    if (r["parameters"].get("params") or {}).get("problem_id") == problem_id
-                    and datetime.fromisoformat(r["created"].replace("Z", "+00:00")) > sent_at]
-            if runs:
-                break
-        if runs:
-            break
-    assert len(runs) >= 1
-    assert runs[0]["parameters"]["params"]["problem_id"] == problem_id
-    wait_at_gate(prefect_server, runs[0]["id"], "root-cause-")
+    api(prefect_server, "POST", "/events", json=[{
+        "id": str(uuid.uuid4()), "occurred": sent_at.isoformat(), "event": "problemflow.problem.opened",
+        "resource": {"prefect.resource.id": f"problemflow.problem.{problem_id}"},
+        "payload": {"problem_id": problem_id, "number": f"PRB{problem_id:07d}"}}])
+
+    def started() -> list[dict]:
+        return [r for r in api(prefect_server, "POST", "/flow_runs/filter",
+                               json={"deployments": {"id": {"any_": [deployment]}}})
+                if (r["parameters"].get("params") or {}).get("problem_id") == problem_id
+                and datetime.fromisoformat(r["created"].replace("Z", "+00:00")) > sent_at]
+
+    [run] = wait_until(started, what="the run the event starts", timeout=90, interval=1,
+                       show=lambda runs: [r["id"] for r in runs])
+    wait_at_gate(prefect_server, run["id"], "root-cause-")
+    assert [r["id"] for r in started()] == [run["id"]], "one event started more than one run"
     with session_scope(clean_db) as s:
         assert s.get(Problem, problem_id).state == ProblemState.root_cause_analysis
 
