@@ -19,7 +19,6 @@ time (what the calling process waits, including the engine's exit) and flow body
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -27,14 +26,18 @@ import tempfile
 import time
 from pathlib import Path
 
+import pyotp
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+# Each run has its own problem manager and change approver, enrolled for one-time codes: a
+# person's codes count once each, in order, and the gates check them as in production.
 ANSWERS = {
-    "root-cause-1r1-1": {"approver": "pat", "approve": True, "root_cause": "pool too small",
+    "root-cause-1r1-1": {"approver": "pat{n}", "approve": True, "root_cause": "pool too small",
                          "whys": ["timeouts", "no connections"], "workaround": "restart the pods",
                          "factors": [{"category": "technology", "description": "fixed pool"}]},
-    "change-1r1-1": {"approver": "cab", "decision": "approve", "comment": "ok"},
-    "closure-1-1": {"approver": "pat", "closure_code": "fix_applied", "lessons": "load test pools"},
+    "change-1r1-1": {"approver": "cab{n}", "decision": "approve", "comment": "ok"},
+    "closure-1-1": {"approver": "pat{n}", "closure_code": "fix_applied", "lessons": "load test pools"},
 }
 
 
@@ -52,7 +55,6 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="problemflow-bench-"))
     os.environ.update({
         "PROBLEMFLOW_HOME": str(home), "PROBLEMFLOW_DATABASE_URL": f"sqlite:///{home / 'bench.db'}",
-        "PROBLEMFLOW_ROLES": json.dumps({"problem_manager": ["pat"], "change_approver": ["cab"]}),
         "PREFECT_LOCAL_STORAGE_PATH": str(home / "results"), "PREFECT_LOGGING_LEVEL": "WARNING",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     })
@@ -84,6 +86,21 @@ def _admin(server_url: str, statement: str) -> None:
         connection.execute(statement)
 
 
+def enroll(count: int) -> dict[str, str]:
+    """pat0..patN (problem managers) and cab0..cabN (change approvers); their secrets by name."""
+    from problemflow.models.db import session_scope
+    from problemflow.models.person import PersonCreate
+    from problemflow.models.services import people
+
+    secrets = {}
+    with session_scope() as db_session:
+        for n in range(count):
+            for name, role in ((f"pat{n}", "problem_manager"), (f"cab{n}", "change_approver")):
+                person = people.create(db_session=db_session, person_in=PersonCreate(name=name, roles=[role]))
+                secrets[name] = pyotp.parse_uri(people.enroll(db_session=db_session, person=person)).secret
+    return secrets
+
+
 def run_bench(runs: int, settle: float) -> None:
     from prefect import flow, task
     from prefect.client.orchestration import get_client
@@ -99,6 +116,7 @@ def run_bench(runs: int, settle: float) -> None:
 
     upgrade()
     sources = list(IncidentSource)
+    secrets = enroll(runs + 1)
 
     def new_problem(n: int) -> int:
         with session_scope() as s:
@@ -112,8 +130,12 @@ def run_bench(runs: int, settle: float) -> None:
         parameters = {"params": {"problem_id": new_problem(n)}}
         with get_client(sync_client=True) as client:
             run = client.create_flow_run(problem_management, parameters=parameters)
+        step = int(time.time()) // 30
         for key, value in ANSWERS.items():
-            create_flow_run_input(key=f"suspended-{key}-response", value=value, flow_run_id=run.id)
+            name = value["approver"].format(n=n)
+            code = pyotp.TOTP(secrets[name]).at((step + (1 if key.startswith("closure") else 0)) * 30)
+            answer = {**value, "approver": name, "code": code}
+            create_flow_run_input(key=f"suspended-{key}-response", value=answer, flow_run_id=run.id)
         time.sleep(settle)
         started = time.perf_counter()
         outcome = run_flow(problem_management, flow_run=run, parameters=parameters)
