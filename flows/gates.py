@@ -18,9 +18,10 @@ from uuid import UUID
 import pydantic
 from prefect import flow_runs, runtime
 from prefect.input import RunInput
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from problemflow.models.enums import Decision, Role
+from problemflow.models.services.people import normal_name
 from problemflow.models.settings import get_settings
 from problemflow.tasks.problem.decisions import record_decision_task
 from problemflow.tasks.problem.waiting import GATE_ROLES
@@ -33,6 +34,16 @@ CODE_FIELD = Field(
     min_length=6, max_length=8, pattern=r"^\s*[0-9]{6,8}\s*$",
     description="The one-time code from your authenticator app (problemflow people enroll); each code counts once",
 )
+
+
+class GateAnswer(RunInput):
+    """What every gate's form shares: the approver's name is read as a user name (trimmed,
+    lower case), so one person is one approver however they type it."""
+
+    @field_validator("approver", check_fields=False)
+    @classmethod
+    def _user_name(cls, value: str) -> str:
+        return normal_name(value)
 
 
 class Factor(BaseModel):
@@ -48,7 +59,7 @@ class PlanItem(BaseModel):
     depends_on: list[str] = Field(default_factory=list)
 
 
-class RootCauseSignOff(RunInput):
+class RootCauseSignOff(GateAnswer):
     """The analyst's findings, signed off by a problem manager."""
 
     approver: str = Field(min_length=1, max_length=120, description="Your user name (needs the **problem_manager** role)")
@@ -68,7 +79,7 @@ class RootCauseSignOff(RunInput):
     comment: str = Field(default="", max_length=5000)
 
 
-class ChangeApproval(RunInput):
+class ChangeApproval(GateAnswer):
     """A change approver's verdict on the change request."""
 
     approver: str = Field(min_length=1, max_length=120, description="Your user name (needs the **change_approver** role)")
@@ -80,7 +91,7 @@ class ChangeApproval(RunInput):
     )
 
 
-class ClosureSignOff(RunInput):
+class ClosureSignOff(GateAnswer):
     """A problem manager closes the problem after the review."""
 
     approver: str = Field(min_length=1, max_length=120, description="Your user name (needs the **problem_manager** role)")
@@ -189,7 +200,7 @@ def ask(
         answer = _wait(form, key, brief)
         # the answer counts only with a valid, unused code of the named person, who holds the role
         approval = record_decision_task(
-            problem_id=problem_id, gate=gate, decision=decide(answer), approver=answer.approver.strip(), role=role,
+            problem_id=problem_id, gate=gate, decision=decide(answer), approver=answer.approver, role=role,
             code=answer.code, comment=answer.comment, flow_run_id=run_id, answer_key=f"{run_id}:{key}",
             change_request_id=change_request_id,
         )
@@ -221,7 +232,7 @@ def change_approval(*, problem_id: int, change_request_id: int, attempt: int, br
                                decide=lambda a: Decision.approved if a.decision == "approve" else Decision.rejected)
         if decision == Decision.rejected:
             return answer
-        approvers.add(answer.approver.strip())
+        approvers.add(answer.approver)
         if len(approvers) >= needed:
             return answer
         round_no += 1

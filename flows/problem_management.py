@@ -120,7 +120,7 @@ def problem_management(params: ProblemRun) -> ProblemOutcome:
     resolve_task(problem_id)                                             # 7 resolve
     brief = gate_brief_task(problem_id, "closure", round_key="1")
     closing = gates.closure_sign_off(problem_id=problem_id, brief=brief)
-    review_task(problem_id, Closure(manager=closing.approver.strip(), closure_code=closing.closure_code,
+    review_task(problem_id, Closure(manager=closing.approver, closure_code=closing.closure_code,
                                     lessons=closing.lessons, actions=closing.actions))   # 8 review
     documents += documents_task(problem_id, ["review", "incident-log"], stage="closure")
     announce_task(problem_id, closing.lessons)

@@ -51,8 +51,13 @@ class PersonExists(ProblemflowError):
     """A person of that name exists already."""
 
 
+def normal_name(name: str) -> str:
+    """A user name as stored and compared: trimmed, lower case."""
+    return name.strip().lower()
+
+
 def get_by_name(*, db_session: Session, name: str) -> Optional[Person]:
-    return db_session.scalar(select(Person).where(Person.name == name.strip().lower()))
+    return db_session.scalar(select(Person).where(Person.name == normal_name(name)))
 
 
 def get_or_raise(*, db_session: Session, name: str) -> Person:
@@ -112,7 +117,7 @@ def seed(*, db_session: Session, roles: dict[str, list[str]]) -> int:
         for name in names:
             person = get_by_name(db_session=db_session, name=name)
             if person is None:
-                person = create(db_session=db_session, person_in=PersonCreate(name=name.strip().lower()), actor="settings")
+                person = create(db_session=db_session, person_in=PersonCreate(name=normal_name(name)), actor="settings")
             if role not in person.roles:
                 person.roles = sorted({*person.roles, role})
                 changed += 1
@@ -131,7 +136,7 @@ def check_proof(*, db_session: Session, name: str, code: str, role: str, at: Opt
     """Why an answer in ``name``'s name with ``code`` is refused for a gate of ``role``, or
     None when it counts. A code that counts is used up (the caller commits)."""
     at = at or utcnow()
-    person = db_session.scalar(select(Person).where(Person.name == name.strip().lower()).with_for_update())
+    person = db_session.scalar(select(Person).where(Person.name == normal_name(name)).with_for_update())
     if person is None:
         return NO_SUCH_PERSON
     if not person.enabled:

@@ -63,7 +63,7 @@ def approve(
     form = FORMS[gate].model_validate(answer)  # a clear message before anything is sent
     resume(run_id, form.model_dump(mode="json"))
     typer.echo(f"answered the {gate} gate of run {run_id} as {approver}")
-    if approver.strip().lower() not in people_who_may_answer(ROLES[gate].value):
+    if form.approver not in people_who_may_answer(ROLES[gate].value):
         typer.echo(f"note: {approver} is not an enrolled, enabled person with the role {ROLES[gate].value}; "
                    "the run records a refusal and waits for a valid answer", err=True)
 

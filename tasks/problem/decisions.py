@@ -21,6 +21,8 @@ def record_decision(*, db_session: Session, approval_in: ApprovalCreate, code: s
     existing = changes.get_approval_by_key(db_session=db_session, answer_key=approval_in.answer_key)
     if existing is not None:
         return ApprovalRead.model_validate(existing)
+    # one person is one approver whatever the case they typed: failures count toward their lock-out
+    approval_in = approval_in.model_copy(update={"approver": people.normal_name(approval_in.approver)})
     people.seed(db_session=db_session, roles=get_settings().roles)
     reason = people.check_proof(db_session=db_session, name=approval_in.approver, code=code,
                                 role=str(approval_in.role))

@@ -97,3 +97,20 @@ def test_the_secret_is_stored_sealed(db_session):
     stored = db_session.scalar(select(Person.secret).where(Person.name == "mia"))
     assert totp.secret not in stored and len(stored) > 80
     assert not db_session.scalars(select(Approval)).all()
+
+
+def test_case_variations_of_a_name_are_one_person_for_the_lock_out(db_session):
+    """``PAT``, ``Pat`` and `` pat`` are pat: their wrong codes count toward pat's lock-out."""
+    from problemflow.flows.gates import ChangeApproval
+    from problemflow.tasks.problem.decisions import record_decision
+
+    totp = enrolled(db_session, "pat")
+    wrong = "000000" if totp.now() != "000000" else "111111"
+    for n, typed in enumerate(("PAT", "Pat", " pat ", "pAt", "PAt")):
+        approval = record_decision(db_session=db_session, code=wrong, approval_in=ApprovalCreate(
+            gate="root-cause", decision=Decision.approved, approver=typed, role=Role.problem_manager,
+            answer_key=f"run:root-cause-1r1-{n}"))
+        assert (approval.approver, approval.reason) == ("pat", WRONG_CODE)
+    assert check(db_session, "pat", totp.now(), at=datetime.now(timezone.utc)) == LOCKED_OUT
+    form = ChangeApproval(approver=" CAB-Alex ", code="123456", decision="approve")
+    assert form.approver == "cab-alex"
