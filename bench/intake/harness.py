@@ -12,6 +12,7 @@ import uuid
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Optional
 
 import httpx
 from sqlalchemy import create_engine, func, select, text
@@ -176,6 +177,28 @@ def pg_database(prefix: str) -> tuple[str, callable]:
         admin.dispose()
 
     return name, drop
+
+
+def empty_endpoint_argv(port: int, workers: int = 1) -> list[str]:
+    """The same uvicorn stack as the intake (uvloop, httptools) parsing the body and storing nothing."""
+    return [str(VENV_BIN / "uvicorn"), "empty_app:create_app", "--factory", "--app-dir", str(HERE),
+            "--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop", "--http", "httptools",
+            "--no-access-log", "--log-level", "warning", "--workers", str(workers)]
+
+
+def intake_database(backend: str, folder: Path, prefix: str) -> tuple[str, Optional[callable]]:
+    """A fresh, migrated database for an intake: a SQLite file in ``folder`` or a new PostgreSQL
+    database; returns its URL and what drops it (None for SQLite)."""
+    from problemflow.models.db import upgrade
+
+    drop = None
+    if backend == "sqlite":
+        db_url = f"sqlite:///{folder / f'{prefix}-{uuid.uuid4().hex[:6]}.db'}"
+    else:
+        name, drop = pg_database(prefix)
+        db_url = f"{PG}/{name}".replace("postgresql://", "postgresql+psycopg://")
+    upgrade(db_url)
+    return db_url, drop
 
 
 def stored_alerts(db_url: str) -> int:

@@ -22,21 +22,19 @@ import json
 import os
 import sys
 import tempfile
-import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import BODY, HERE, PG, ROOT, TOKEN, VENV_BIN, free_port, log, measure, pg_database, process, stored_alerts  # noqa: E402
+from harness import (BODY, ROOT, TOKEN, VENV_BIN, empty_endpoint_argv, free_port, intake_database, log,  # noqa: E402
+                     measure, process, stored_alerts)
 from references import bench_alerta, bench_prefect  # noqa: E402
 
 
 def bench_empty(args, work: Path, body_file: Path) -> dict:
     port = free_port()
-    argv = [str(VENV_BIN / "uvicorn"), "empty_app:create_app", "--factory", "--app-dir", str(HERE),
-            "--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop", "--http", "httptools",
-            "--no-access-log", "--log-level", "warning", "--workers", str(args.workers)]
+    argv = empty_endpoint_argv(port, args.workers)
     url = f"http://127.0.0.1:{port}"
     name = f"empty endpoint (parse only), {args.workers} worker(s)"
     with process(argv, env=dict(os.environ), health=f"{url}/healthz", log_path=work / "empty.log") as child:
@@ -44,15 +42,7 @@ def bench_empty(args, work: Path, body_file: Path) -> dict:
 
 
 def bench_intake(args, work: Path, body_file: Path, backend: str, respond: bool = False) -> dict:
-    from problemflow.models.db import upgrade
-
-    drop = None
-    if backend == "sqlite":
-        db_url = f"sqlite:///{work / f'intake-{uuid.uuid4().hex[:6]}.db'}"
-    else:
-        name, drop = pg_database("problemflow_bench")
-        db_url = f"{PG}/{name}".replace("postgresql://", "postgresql+psycopg://")
-    upgrade(db_url)
+    db_url, drop = intake_database(backend, work, "problemflow_bench")
     port = free_port()
     env = dict(os.environ, PROBLEMFLOW_DATABASE_URL=db_url, PROBLEMFLOW_INTAKE_TOKEN=TOKEN,
                PROBLEMFLOW_HOME=str(work), PROBLEMFLOW_INTAKE_RESPOND=str(respond).lower())

@@ -58,16 +58,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import (  # noqa: E402
     BODY,
     HERE,
-    PG,
     ROOT,
     TOKEN,
     VENV_BIN,
     _tree,
+    empty_endpoint_argv,
     cpu_seconds,
     free_port,
     log,
     peak_rss_mib,
-    pg_database,
+    intake_database,
     process,
 )
 
@@ -493,7 +493,7 @@ def verify(engine, results: list[dict]) -> list[str]:
 def run_target(kind: str, round_number: int, args, work: Path) -> tuple[list[dict], list[str]]:
     """Start one target, run every scenario against it, check its database; returns the
     results and the violations found."""
-    from problemflow.models.db import get_engine, upgrade
+    from problemflow.models.db import get_engine
 
     drop, db_url, engine = None, None, None
     port = free_port()
@@ -501,17 +501,10 @@ def run_target(kind: str, round_number: int, args, work: Path) -> tuple[list[dic
     home = work / f"{kind}-{round_number}"
     home.mkdir()
     if kind == "empty":
-        argv = [str(VENV_BIN / "uvicorn"), "empty_app:create_app", "--factory", "--app-dir", str(HERE),
-                "--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop", "--http", "httptools",
-                "--no-access-log", "--log-level", "warning"]
+        argv = empty_endpoint_argv(port)
         env, token = dict(os.environ), ""
     else:
-        if kind == "sqlite":
-            db_url = f"sqlite:///{home / 'intake.db'}"
-        else:
-            name, drop = pg_database("problemflow_storm")
-            db_url = f"{PG}/{name}".replace("postgresql://", "postgresql+psycopg://")
-        upgrade(db_url)
+        db_url, drop = intake_database(kind, home, "problemflow_storm")
         env = dict(os.environ, PROBLEMFLOW_DATABASE_URL=db_url, PROBLEMFLOW_INTAKE_TOKEN=TOKEN,
                    PROBLEMFLOW_HOME=str(home), PROBLEMFLOW_INTAKE_RESPOND="true",
                    PREFECT_SERVER_ANALYTICS_ENABLED="false")
