@@ -7,11 +7,12 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import JSON, Column, ForeignKey, Index, String, Table, Text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from problemflow.models.base import Base, utcnow
 from problemflow.models.enums import IncidentSource, IncidentState, Level, Priority
 from problemflow.models.numbers import format_number
+from problemflow.models.text import template_of
 
 if TYPE_CHECKING:
     from problemflow.models.problem import ProblemIncident
@@ -26,6 +27,10 @@ incident_dependency = Table(
 )
 
 
+def _template_default(context) -> Optional[str]:
+    return template_of(context.get_current_parameters().get("title"))
+
+
 class Incident(Base):
     __tablename__ = "incident"
     __table_args__ = (
@@ -35,6 +40,8 @@ class Incident(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(500))
+    # the title with its variable parts masked (models.text); None when the title is not a message
+    template: Mapped[Optional[str]] = mapped_column(String(500), default=_template_default)
     description: Mapped[str] = mapped_column(Text, default="")
     source: Mapped[IncidentSource] = mapped_column(String(32), default=IncidentSource.api)
     external_ref: Mapped[Optional[str]] = mapped_column(String(120), unique=True)
@@ -78,6 +85,11 @@ class Incident(Base):
     @property
     def number(self) -> str:
         return format_number(NUMBER_PREFIX, self.id)
+
+    @validates("title")
+    def _set_template(self, _key: str, title: str) -> str:
+        self.template = template_of(title)
+        return title
 
 
 class IncidentBase(BaseModel):
@@ -128,6 +140,7 @@ class IncidentRead(IncidentBase):
 
     id: int
     number: str
+    template: Optional[str] = Field(default=None, description="the title with its variable parts masked")
     priority: Priority
     state: IncidentState
     opened_at: datetime

@@ -118,6 +118,7 @@ def load(
                 external_ref=number,
                 source=str(IncidentSource.servicenow),
                 description="",
+                template=None,  # the export has no message: its title is composed from its fields
                 occurrence_count=1,
                 last_occurrence_at=values["opened_at"],
                 created_at=now,
