@@ -8,7 +8,7 @@ from typing import Optional
 from pydantic import BaseModel, Field
 
 # Stored on every link and scan run; bump when the grouping rules change meaning.
-ALGORITHM_VERSION = "recurrence-1.0"
+ALGORITHM_VERSION = "recurrence-2.0"
 
 # Signals in the order of their bit in a link's reason mask.
 FIELD_SIGNALS = (
@@ -73,6 +73,24 @@ class ScanConfig(BaseModel):
     recurrence_min_text: float = Field(
         default=0.6, ge=0, le=1,
         description="Text similarity a same-service link across days needs (fingerprints need none)",
+    )
+    split_by_service: bool = Field(
+        default=False,
+        description="The same message on two services is two recurrences (set it when the service field names "
+        "the affected service, not the program that logged the message)",
+    )
+    similar_min_text: float = Field(
+        default=0.8, ge=0, le=1,
+        description="TF-IDF cosine at which two differently worded messages count as one (1: only identical "
+        "templates)",
+    )
+    template_min_values: int = Field(
+        default=5, ge=2, le=1000,
+        description="Different words one position of otherwise identical templates must take to be a variable",
+    )
+    message_window_days: float = Field(
+        default=365, gt=0, le=3650,
+        description="The same message further apart than this starts a new group",
     )
     threshold: int = Field(default=3, ge=2, description="Incidents of one group that open a problem...")
     threshold_days: float = Field(default=7, gt=0, le=365, description="...when they fall within this many days")

@@ -1,27 +1,28 @@
-"""The grouping itself: candidate pairs, their scores, the links kept, the groups formed.
+"""The grouping itself: the links between incidents, and the groups they form.
 
-Every step is vectorised over arrays from :mod:`tasks.recurrence.features`:
+Every link rests on evidence that names the failing thing; nothing links on a
+shared field alone. Vectorised over arrays from :mod:`tasks.recurrence.features`:
 
-1. Candidate pairs. For each signal, incidents are sorted by (code, time) and
-   each one is compared with the next few incidents of the same code that fall
-   inside the time window (fingerprints, and a service or configuration item
-   together with the shape of the text: the recurrence window; everything
-   else: the burst window). Two passes over the text find bursts whose incidents
-   share only their text, exactly or but for its numbers (host names).
-2. Scores. Each pair's score is the sum of the weights of the signals it
-   shares, plus the text weight times the TF-IDF cosine similarity of the two
-   normalised texts (scikit-learn).
-3. Links. A pair inside the burst window links when its score reaches
-   ``burst_min_score``; a pair further apart (up to ``window_days``) links only
-   on an identity signal: the same fingerprint, or the same service or
-   configuration item with similar text.
-4. Groups: connected components of the links (scipy), each incident joined
-   to the group through its best link.
+1. The same message. Incidents whose templates (:mod:`models.text`, merged
+   where one word varies: :mod:`tasks.recurrence.templates`) are equal form
+   one message; each links to the one before it in time. How often a message
+   recurs is evidence for it, never against.
+2. A similar message. Messages people wrote (incidents with a description)
+   are also compared by wording: TF-IDF nearest neighbours above a cosine
+   floor, clustered as stars so that links do not chain
+   (:mod:`tasks.recurrence.similar`).
+3. The same alert: incidents with one fingerprint within ``window_days``.
+4. Records without a message (an import whose titles are made of fields):
+   candidate pairs in time, scored by their shared fields weighted by how rare
+   each value is around then, linked inside the burst window above
+   ``burst_min_score``, or across days on the same service with similar text.
+5. Groups: connected components of the links (scipy), each incident joined to
+   its group through its best link.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.sparse import coo_matrix
@@ -29,10 +30,12 @@ from scipy.sparse.csgraph import connected_components
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from problemflow.tasks.recurrence.config import ScanConfig
-from problemflow.tasks.recurrence.features import Frame
+from problemflow.tasks.recurrence.features import Frame, subset
+from problemflow.tasks.recurrence.similar import similar_nodes
+from problemflow.tasks.recurrence.templates import merge
 
 TEXT_BIT = "text"
-RULE_BURST, RULE_RECURRENCE = 1, 2
+RULE_BURST, RULE_RECURRENCE, RULE_MESSAGE, RULE_SIMILAR, RULE_FINGERPRINT = 1, 2, 3, 4, 5
 
 
 @dataclass
@@ -57,6 +60,7 @@ class Grouping:
     link: np.ndarray  # index into ``links`` of that link, -1 for none
     links: Links
     candidates: int
+    message: list[str] = field(default_factory=list)  # merged message templates, by cluster
 
 
 def candidate_pairs(
@@ -211,18 +215,123 @@ def surprise(times: np.ndarray, codes: np.ndarray, config: ScanConfig) -> np.nda
 
 
 def group(frame: Frame, config: ScanConfig) -> Grouping:
-    """Group a frame: candidates, scores, links, connected components."""
-    rarity = rarities(frame, config)
-    a, b = candidate_pairs(frame, config, rarity)
-    links = score_pairs(frame, config, a, b, rarity)
-    del rarity
+    """Group a frame: links of every kind, then connected components of the links."""
     n = len(frame)
-    graph = coo_matrix((np.ones(len(links.a), dtype=np.int8), (links.a, links.b)), shape=(n, n))
+    names = [name for name in frame.signals if _weight(config, name) > 0]
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    message_links(frame, config, parts)
+    fingerprint_links(frame, config, parts)
+    candidates = 0
+    plain = np.flatnonzero(frame.template_codes < 0)
+    if len(plain) >= 2:
+        # incidents without a message (records made of fields only): bursts of shared, rare fields
+        sub = subset(frame, plain)
+        rarity = rarities(sub, config)
+        a, b = candidate_pairs(sub, config, rarity)
+        candidates = len(a)
+        found = score_pairs(sub, config, a, b, rarity)
+        parts.append((plain[found.a], plain[found.b], found.score, found.text, found.rule))
+    if parts:
+        a = np.concatenate([p[0] for p in parts]).astype(np.int64)
+        b = np.concatenate([p[1] for p in parts]).astype(np.int64)
+        score = np.concatenate([p[2] for p in parts]).astype(np.float32)
+        text = np.concatenate([p[3] for p in parts]).astype(np.float32)
+        rule = np.concatenate([p[4] for p in parts]).astype(np.int8)
+    else:
+        a = b = np.empty(0, dtype=np.int64)
+        score = text = np.empty(0, dtype=np.float32)
+        rule = np.empty(0, dtype=np.int8)
+    mask = np.zeros(len(a), dtype=np.int64)
+    for bit, name in enumerate(names):
+        codes = frame.signals[name]
+        mask |= ((codes[a] == codes[b]) & (codes[a] >= 0)).astype(np.int64) << bit
+    links = Links(a, b, score, mask, text, rule, names)
+    graph = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n))
     _, component = connected_components(graph, directed=False)
     sizes = np.bincount(component, minlength=n)
     label = np.where(sizes[component] >= 2, component, -1)
     via, link = best_links(frame.times, links)
-    return Grouping(label=label, via=via, link=link, links=links, candidates=len(a))
+    return Grouping(label=label, via=via, link=link, links=links, candidates=candidates + len(a),
+                    message=frame_messages(frame, config))
+
+
+def frame_messages(frame: Frame, config: ScanConfig) -> list[str]:
+    """Each merged message template, by cluster (see :func:`message_clusters`)."""
+    return message_clusters(frame, config)[1]
+
+
+def message_clusters(frame: Frame, config: ScanConfig) -> tuple[np.ndarray, list[str]]:
+    """Per position, the cluster of its template after merging variable words (-1: no template)."""
+    cached = getattr(frame, "_clusters", None)
+    if cached is not None and cached[0] == config.template_min_values:
+        return cached[1], cached[2]
+    counts = np.bincount(frame.template_codes[frame.template_codes >= 0], minlength=len(frame.templates))
+    of_template, merged = merge(frame.templates, counts, min_values=config.template_min_values)
+    lookup = np.asarray(of_template + [-1], dtype=np.int64)
+    cluster = lookup[frame.template_codes]  # -1 indexes the appended -1
+    frame._clusters = (config.template_min_values, cluster, merged)
+    return cluster, merged
+
+
+def message_links(frame: Frame, config: ScanConfig, parts: list) -> None:
+    """The same message (template), or a similar one, on the same service: each incident links to the
+    one before it in time (within ``message_window_days``)."""
+    cluster, merged = message_clusters(frame, config)
+    has = np.flatnonzero(cluster >= 0)
+    if len(has) < 2:
+        return
+    if config.split_by_service and "service" in frame.signals:
+        service = frame.signals["service"][has].astype(np.int64) + 1
+    else:
+        service = np.zeros(len(has), dtype=np.int64)
+    key = cluster[has] * (int(service.max(initial=0)) + 1) + service
+    nodes, node_of = np.unique(key, return_inverse=True)
+    node_cluster = nodes // (int(service.max(initial=0)) + 1)
+    node_service = nodes % (int(service.max(initial=0)) + 1)
+    weight = np.bincount(node_of, minlength=len(nodes))
+    centre = np.arange(len(nodes))
+    closeness = np.ones(len(nodes), dtype=np.float32)
+    first = np.full(len(nodes), -1, dtype=np.int64)
+    first[node_of[::-1]] = has[::-1]  # each node's first position
+    written = np.flatnonzero(frame.described[first])
+    if config.similar_min_text < 1 and len(written) >= 2:
+        # only messages people wrote are compared by wording: a machine's messages come from one
+        # format string each, and two of them that differ in one word are two messages
+        texts = [frame.texts[c] if c >= 0 else "" for c in frame.text_codes[first[written]].tolist()]
+        sub_centre, sub_closeness = similar_nodes(
+            texts, node_service[written], weight[written],
+            floor=config.similar_min_text, max_neighbours=config.max_neighbours,
+        )
+        centre[written] = written[sub_centre]
+        closeness[written] = sub_closeness
+    final = centre[node_of]
+    order = np.lexsort((frame.times[has], final))
+    positions, final_sorted, node_sorted = has[order], final[order], node_of[order]
+    same = final_sorted[1:] == final_sorted[:-1]
+    gap = frame.times[positions[1:]] - frame.times[positions[:-1]]
+    keep = same & (gap <= config.message_window_days * 86400)
+    a, b = positions[:-1][keep], positions[1:][keep]
+    exact = (node_sorted[1:] == node_sorted[:-1])[keep]
+    # a similar (not identical) message: the closeness of whichever of the two is not the centre
+    left, right = node_sorted[:-1][keep], node_sorted[1:][keep]
+    similarity = np.where(exact, 1.0, np.minimum(closeness[left], closeness[right])).astype(np.float32)
+    rule = np.where(exact, RULE_MESSAGE, RULE_SIMILAR).astype(np.int8)
+    parts.append((a, b, similarity, similarity, rule))
+
+
+def fingerprint_links(frame: Frame, config: ScanConfig, parts: list) -> None:
+    """The same alert fingerprint within ``window_days``: each to the one before it."""
+    codes = frame.signals.get("fingerprint")
+    if codes is None or config.weights.get("fingerprint", 0) <= 0:
+        return
+    has = np.flatnonzero(codes >= 0)
+    order = has[np.lexsort((frame.times[has], codes[has]))]
+    same = codes[order[1:]] == codes[order[:-1]]
+    close = (frame.times[order[1:]] - frame.times[order[:-1]]) <= config.window_seconds
+    keep = same & close
+    a, b = order[:-1][keep], order[1:][keep]
+    ones = np.ones(len(a), dtype=np.float32)
+    parts.append((a, b, ones, np.zeros(len(a), dtype=np.float32), np.full(len(a), RULE_FINGERPRINT, dtype=np.int8)))
 
 
 def best_links(times: np.ndarray, links: Links) -> tuple[np.ndarray, np.ndarray]:

@@ -66,6 +66,15 @@ class Frame:
     shape_codes: np.ndarray  # int32 code of the text with its digits removed, -1 when none
     texts: list[str]  # unique normalised texts
     names: dict[str, list[str]] = field(default_factory=dict)  # signal -> code -> value
+    template_codes: np.ndarray | None = None  # int32 index into templates, -1 when not a message
+    templates: list[str] = field(default_factory=list)  # unique message templates
+    described: np.ndarray | None = None  # bool: the incident has a description (written by a person)
+
+    def __post_init__(self) -> None:
+        if self.template_codes is None:
+            self.template_codes = np.full(len(self.ids), -1, dtype=np.int32)
+        if self.described is None:
+            self.described = np.zeros(len(self.ids), dtype=bool)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -79,8 +88,13 @@ def build_frame(
     texts: Sequence[str],
     labels: Sequence[Mapping[str, Any]] | None,
     label_keys: Iterable[str],
+    templates: Sequence[Optional[str]] | None = None,
+    described: Sequence[bool] | None = None,
 ) -> Frame:
-    """Encode raw column values (as read from the database or a generator)."""
+    """Encode raw column values (as read from the database or a generator).
+
+    ``templates``: each incident's message template (None: not a message).
+    Not given, they are computed from the texts' first lines."""
     signals: dict[str, np.ndarray] = {}
     names: dict[str, list[str]] = {}
     for name in FIELD_SIGNALS:
@@ -106,7 +120,14 @@ def build_frame(
     unique_texts = list(text_encoder.codes)
     shape_of = np.asarray(Encoder().encode(_DIGITS.sub("", t) for t in unique_texts), dtype=np.int32)
     shape_codes = np.where(text_codes >= 0, shape_of[np.maximum(text_codes, 0)] if len(shape_of) else -1, -1)
+    if templates is None:
+        templates = _templates_of(texts)
+    template_encoder = Encoder()
+    template_codes = template_encoder.encode(templates)
     return Frame(
+        described=None if described is None else np.asarray(described, dtype=bool),
+        template_codes=template_codes,
+        templates=list(template_encoder.codes),
         ids=np.asarray(ids, dtype=np.int64),
         times=np.asarray(times, dtype=np.float64),
         signals=signals,
@@ -114,6 +135,30 @@ def build_frame(
         shape_codes=shape_codes.astype(np.int32),
         texts=unique_texts,
         names=names,
+    )
+
+
+def _templates_of(texts: Sequence[str]) -> list[Optional[str]]:
+    from problemflow.models.text import template_of
+
+    cache: dict[str, Optional[str]] = {}
+    out = []
+    for text in texts:
+        if text not in cache:
+            cache[text] = template_of(text)
+        out.append(cache[text])
+    return out
+
+
+def subset(frame: Frame, positions: np.ndarray) -> Frame:
+    """The same frame restricted to some positions (codes and texts stay shared)."""
+    return Frame(
+        ids=frame.ids[positions], times=frame.times[positions],
+        signals={name: codes[positions] for name, codes in frame.signals.items()},
+        text_codes=frame.text_codes[positions], shape_codes=frame.shape_codes[positions],
+        texts=frame.texts, names=frame.names,
+        template_codes=frame.template_codes[positions], templates=frame.templates,
+        described=frame.described[positions],
     )
 
 

@@ -19,7 +19,9 @@ from problemflow.models.base import utcnow
 from problemflow.models.incident import Incident
 from problemflow.models.recurrence import RecurrenceGroup, RecurrenceMember
 from problemflow.tasks.recurrence.config import ALGORITHM_VERSION
-from problemflow.tasks.recurrence.core import RULE_BURST, Grouping
+from problemflow.tasks.recurrence.core import (
+    RULE_BURST, RULE_FINGERPRINT, RULE_MESSAGE, RULE_RECURRENCE, RULE_SIMILAR, Grouping,
+)
 from problemflow.tasks.recurrence.features import Frame
 
 BATCH = 5000
@@ -32,6 +34,15 @@ class Written:
     groups: set[int] = field(default_factory=set)
     new_members: dict[int, list[int]] = field(default_factory=dict)  # group id -> incident ids
     links: int = 0
+
+
+KINDS = {
+    RULE_MESSAGE: "same message",
+    RULE_SIMILAR: "similar message",
+    RULE_FINGERPRINT: "same alert",
+    RULE_BURST: "burst",
+    RULE_RECURRENCE: "recurrence",
+}
 
 
 def group_key(first_incident_id: int) -> str:
@@ -49,13 +60,16 @@ def reason(frame: Frame, grouping: Grouping, position: int) -> tuple[str, float,
         for bit, name in enumerate(links.signal_names)
         if int(links.mask[index]) >> bit & 1
     ]
-    if links.text[index] > 0:
+    rule = int(links.rule[index])
+    if rule == RULE_BURST and links.text[index] > 0:
         shared.append(f"text {links.text[index]:.2f}")
     other = int(grouping.via[position])
     gap = abs(frame.times[other] - frame.times[position])
     when = f"{gap / 60:.0f} min" if gap < 86400 else f"{gap / 86400:.1f} days"
-    kind = "burst" if links.rule[index] == RULE_BURST else "recurrence"
-    text = f"{kind}, {when} apart; shared: {', '.join(shared) or 'nothing'}"
+    kind = KINDS.get(rule, "recurrence")
+    if rule == RULE_SIMILAR:
+        kind = f"{kind} (text {links.text[index]:.2f})"
+    text = f"{kind}, {when} apart; shared: {', '.join(shared) or 'nothing else'}"
     return text[:500], round(float(links.score[index]), 4), int(frame.ids[other])
 
 

@@ -27,7 +27,8 @@ def load_frame(
 ) -> Frame:
     """One SELECT of the columns the scan needs, optionally only a span of opening times."""
     stmt = select(
-        Incident.id, Incident.opened_at, Incident.title, Incident.description, Incident.labels, *COLUMNS
+        Incident.id, Incident.opened_at, Incident.title, Incident.description, Incident.labels, *COLUMNS,
+        Incident.template,
     ).order_by(Incident.id)
     if since is not None:
         stmt = stmt.where(Incident.opened_at >= since)
@@ -43,6 +44,8 @@ def load_frame(
         texts=[_text(r[2], r[3]) for r in rows],
         labels=[r[4] for r in rows],
         label_keys=[k for k, w in config.label_weights.items() if w > 0],
+        templates=[r[-1] for r in rows],
+        described=[bool(r[3]) for r in rows],
     )
 
 

@@ -7,7 +7,7 @@ import random
 from sqlalchemy import select
 
 from problemflow.models.recurrence import RecurrenceMember
-from problemflow.tasks.recurrence import run_scan
+from problemflow.tasks.recurrence import ScanConfig, run_scan
 
 from .conftest import DAY, add, groups
 
@@ -23,24 +23,63 @@ def test_a_burst_of_one_alert_groups_with_its_reason(db):
     assert groups(db) == {f"rec-{ids[0]}": set(ids)}
     member = db.get(RecurrenceMember, ids[1])
     assert member.linked_to_id in ids and member.algorithm_version == result.algorithm_version
-    assert "fingerprint" in member.reason and member.reason.startswith("burst")
+    assert "fingerprint" in member.reason and member.reason.startswith("same alert")
 
 
-def test_the_same_symptom_on_two_services_does_not_merge(db):
+def test_a_message_recurs_whatever_its_variable_parts(db):
+    lines = [
+        "Receiving block blk_-6952295868487656571 src: /10.251.91.84:48340 dest: /10.251.91.84:50010",
+        "Receiving block blk_7128370237687728475 src: /10.251.214.67:59024 dest: /10.251.214.67:50010",
+        "Receiving block blk_-3544583377289625738 src: /10.250.19.102:39325 dest: /10.250.19.102:50010",
+    ]
+    same = [add(db, d * DAY * 40, line, service="dfs.DataNode") for d, line in enumerate(lines)]
+    users = [add(db, d * 7, f"session opened for user {name} by (uid=0)", service="sshd")
+             for d, name in enumerate(["cyrus", "news", "test", "root", "guest", "admin"])]
+    closed = add(db, 60, "session closed for user cyrus", service="sshd")
+    run_scan(db_session=db, mode="full")
+    assert sorted(groups(db).values(), key=min) == [set(same), set(users)]
+    assert closed not in set(users)
+    reasons = {db.get(RecurrenceMember, i).reason for i in same[1:]}
+    assert all(r.startswith("same message, 40.0 days apart") for r in reasons)
+
+
+def test_the_same_symptom_on_two_services_merges_unless_told_to_split(db):
     web = [add(db, d * DAY, "Disk full on /var", service="web", symptom="disk full", category="storage") for d in range(3)]
     mail = [add(db, d * DAY + 300, "Disk full on /var", service="mail", symptom="disk full", category="storage") for d in range(3)]
     run_scan(db_session=db, mode="full")
+    assert list(groups(db).values()) == [set(web + mail)]
+    run_scan(db_session=db, mode="full", config=ScanConfig(split_by_service=True))
     assert sorted(groups(db).values(), key=min) == [set(web), set(mail)]
     reasons = {m.reason for m in db.scalars(select(RecurrenceMember))}
-    assert all(r.startswith("recurrence") and "service" in r for r in reasons)
+    assert reasons - {"first incident of the group"}
+    assert all(r.startswith("same message") and "service" in r for r in reasons - {"first incident of the group"})
+
+
+def test_tickets_worded_differently_group_and_stars_do_not_chain(db):
+    vpn = [
+        add(db, 0, "VPN tunnel down", service="vpn", description="The office VPN tunnel dropped for all users"),
+        add(db, 5, "VPN tunnel is down", service="vpn", description="The office VPN tunnel dropped for all users again"),
+        add(db, 9, "VPN tunnel down for all users", service="vpn", description="The office VPN tunnel dropped"),
+    ]
+    other = add(db, 7, "Printer jammed", service="print", description="The printer on floor two is jammed")
+    run_scan(db_session=db, mode="full")
+    assert list(groups(db).values()) == [set(vpn)]
+    reasons = {db.get(RecurrenceMember, i).reason for i in vpn}
+    assert any(r.startswith("similar message (text 0.") for r in reasons)
+    assert other not in set(vpn)
 
 
 def test_noise_does_not_group(db):
     rng = random.Random(7)
     words = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike".split()
-    for n in range(60):
+    titles = []
+    while len(titles) < 60:  # different messages: the same words in the same order would be one message
+        title = " ".join(rng.sample(words, 3))
+        if title not in titles:
+            titles.append(title)
+    for n, title in enumerate(titles):
         add(
-            db, rng.uniform(0, 30 * DAY), " ".join(rng.sample(words, 3)) + f" {n}",
+            db, rng.uniform(0, 30 * DAY), f"{title} {n}",
             category=f"cat-{n}", service=f"svc-{n}", assignment_group=f"team-{n % 7}",
         )
     result = run_scan(db_session=db, mode="full")
@@ -48,18 +87,20 @@ def test_noise_does_not_group(db):
 
 
 def test_far_apart_incidents_that_share_only_a_category_do_not_group(db):
-    for d in range(5):
-        add(db, d * DAY, f"Password reset for user {d}", category="access", assignment_group="desk")
+    for d, title in enumerate(["Password reset", "New laptop request", "Mailbox quota raise", "Badge lost",
+                                "Monitor flickers"]):
+        add(db, d * DAY, title, category="access", assignment_group="desk")
     run_scan(db_session=db, mode="full")
     assert groups(db) == {}
 
 
 def test_incremental_scans_build_the_same_groups_as_a_full_scan(db):
     first = [add(db, m, "Payment API 502 errors", service="payments", fingerprint="fp-pay") for m in (0, 4)]
-    other = [add(db, 600 + m, "VPN tunnel down", service="vpn", category="network") for m in (0, 3)]
+    said = "Users in the office cannot reach the VPN"
+    other = [add(db, 600 + m, "VPN tunnel down", service="vpn", category="network", description=said) for m in (0, 3)]
     assert run_scan(db_session=db, mode="incremental").mode == "full"  # first scan ever
     later = [add(db, DAY + m, "Payment API 502 errors", service="payments", fingerprint="fp-pay") for m in (0, 1)]
-    bridge = add(db, 610, "VPN tunnel down again", service="vpn", category="network")
+    bridge = add(db, 610, "VPN tunnel down again", service="vpn", category="network", description=said)
     lone = add(db, 3 * DAY, "Badge reader broken", category="facilities")
     result = run_scan(db_session=db, mode="incremental")
     assert result.mode == "incremental" and result.incidents_new == 4
@@ -77,12 +118,13 @@ def test_a_new_incident_that_bridges_two_groups_merges_them(db):
     fields = dict(category="database", subcategory="replication", assignment_group="dba")
     left = [add(db, m, "Replica lag on orders db", **fields) for m in (0, 1)]
     right = [add(db, 50 + m, "Replica lag on orders db", **fields) for m in (0, 1)]
-    run_scan(db_session=db, mode="full")
+    config = ScanConfig(message_window_days=30 / DAY)  # the same message 30 minutes apart starts anew
+    run_scan(db_session=db, mode="full", config=config)
     assert groups(db) == {f"rec-{left[0]}": set(left), f"rec-{right[0]}": set(right)}
     bridge = add(db, 25, "Replica lag on orders db", **fields)
-    run_scan(db_session=db, mode="incremental")
+    run_scan(db_session=db, mode="incremental", config=config)
     assert groups(db) == {f"rec-{left[0]}": set(left + right + [bridge])}
-    run_scan(db_session=db, mode="full")
+    run_scan(db_session=db, mode="full", config=config)
     assert groups(db) == {f"rec-{left[0]}": set(left + right + [bridge])}
 
 

@@ -1,0 +1,209 @@
+"""Text recurrence and KEDB matching scored on system logs with known message templates.
+
+One command:  .venv/bin/python bench/eval_text.py [--logs DIR] [--cli] [--write]
+
+Each ``*_structured.csv`` under ``--logs`` (Loghub's format: LineId, time
+columns, Level, Component, Content, EventId, EventTemplate) is read as
+incidents: title = Content, service = Component, severity = Level, opened_at =
+the line's own time. ``EventId`` and ``EventTemplate`` are the answers: only
+this script reads them, to score.
+
+Scored per system, side by side in one run:
+- exact ``Content`` match;
+- the masking baseline: digits, hex, IP addresses and paths masked, then exact
+  match;
+- Drain3 with its default settings (``pip install --no-deps drain3 jsonpickle``:
+  its pinned cachetools would break Prefect's);
+- the scan (``--cli``: ``problemflow import incidents`` then ``problemflow
+  scan --full --out``, as a user runs them; otherwise the scan's grouping
+  called in-process on the same rows);
+- KEDB: a known error per template from its first line (``problemflow kedb
+  import``), every later line searched: top-1 right, and precision / recall of
+  ``attach``; and ``attach`` on lines of *other* systems, which no known error
+  explains (false attachments).
+
+Grouping accuracy is the share of lines whose group holds exactly the lines of
+their template; pairwise precision / recall run over all pairs of lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+LOGS = REPO / "../shared/data/loghub-dev"
+PROBLEMFLOW = Path(sys.executable).with_name("problemflow")
+
+# How each known system writes its time: the evaluation's knowledge of its input, as a user would pass
+# it to ``import incidents --map opened_at=... --time-format ...``. Unknown systems get line order.
+TIME_COLUMNS = {
+    "HDFS": (("Date", "Time"), "%y%m%d %H%M%S"),
+    "Zookeeper": (("Date", "Time"), "%Y-%m-%d %H:%M:%S,%f"),
+    "Linux": (("Month", "Date", "Time"), "%b %d %H:%M:%S"),
+    "OpenStack": (("Date", "Time"), "%Y-%m-%d %H:%M:%S.%f"),
+}
+
+_BASELINE = [
+    re.compile(r"(?:[a-zA-Z]:)?(?:/[\w.-]+)+/?"),  # paths
+    re.compile(r"\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?"),  # IP addresses
+    re.compile(r"\b0x[0-9a-fA-F]+\b|\b[0-9a-fA-F]{8,}\b"),  # hex
+    re.compile(r"\d+"),  # digits
+]
+
+
+def masked(text: str) -> str:
+    for pattern in _BASELINE:
+        text = pattern.sub("<*>", text)
+    return text
+
+
+def read_system(path: Path) -> tuple[str, list[dict]]:
+    name = path.name.split("_")[0]
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    columns, fmt = TIME_COLUMNS.get(name, ((), ""))
+    base = datetime(2025, 1, 1, tzinfo=timezone.utc).timestamp()
+    for index, row in enumerate(rows):
+        when = None
+        if columns and all(c in row for c in columns):
+            try:
+                parsed = datetime.strptime(" ".join(row[c] for c in columns), fmt)
+                if parsed.year == 1900:
+                    parsed = parsed.replace(year=2025)
+                when = parsed.replace(tzinfo=timezone.utc).timestamp()
+            except ValueError:
+                when = None
+        row["_time"] = when if when is not None else base + index
+    return name, rows
+
+
+def scores(predicted: list, truth: list) -> dict[str, float]:
+    """Grouping accuracy and pairwise precision / recall / F1."""
+    by_group, by_truth = defaultdict(set), defaultdict(set)
+    for p, t in zip(predicted, truth):
+        by_group[p].add(t)
+        by_truth[t].add(p)
+    exact = sum(1 for p, t in zip(predicted, truth) if len(by_group[p]) == 1 and len(by_truth[t]) == 1)
+    both = sum(c * (c - 1) // 2 for c in Counter(zip(predicted, truth)).values())
+    pred = sum(c * (c - 1) // 2 for c in Counter(predicted).values())
+    true = sum(c * (c - 1) // 2 for c in Counter(truth).values())
+    precision = both / pred if pred else 1.0
+    recall = both / true if true else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"ga": exact / len(truth), "p": precision, "r": recall, "f1": f1}
+
+
+def drain3_groups(rows: list[dict]) -> list | None:
+    try:
+        from drain3 import TemplateMiner
+        from drain3.template_miner_config import TemplateMinerConfig
+    except ImportError:
+        return None
+    import logging
+
+    logging.getLogger("drain3").setLevel(logging.WARNING)
+    miner = TemplateMiner(config=TemplateMinerConfig())
+    ids = [miner.add_log_message(r["Content"])["cluster_id"] for r in rows]
+    # Drain's clusters keep growing while it reads: score each line by the cluster it ended in
+    return [miner.match(r["Content"]).cluster_id if miner.match(r["Content"]) else i for r, i in zip(rows, ids)]
+
+
+def scan_in_process(rows: list[dict]) -> list:
+    """The scan's grouping on the rows; ungrouped lines are singletons."""
+    from problemflow.tasks.recurrence.config import ScanConfig
+    from problemflow.tasks.recurrence.core import group
+    from problemflow.tasks.recurrence.features import build_frame
+
+    config = ScanConfig()
+    n = len(rows)
+    frame = build_frame(
+        ids=list(range(1, n + 1)), times=[r["_time"] for r in rows],
+        columns={"service": [r.get("Component") or None for r in rows]},
+        texts=[r["Content"] for r in rows], labels=None, label_keys=[],
+    )
+    grouping = group(frame, config)
+    return [int(g) if g >= 0 else -1 - i for i, g in enumerate(grouping.label)]
+
+
+def scan_cli(rows: list[dict], name: str, work: Path) -> list:
+    """``problemflow import incidents`` then ``problemflow scan --full --out``, in a fresh home."""
+    home = work / name
+    home.mkdir()
+    source = home / "lines.csv"
+    with source.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["line", "message", "component", "level", "time"])
+        for index, row in enumerate(rows):
+            stamp = datetime.fromtimestamp(row["_time"], tz=timezone.utc).isoformat()
+            writer.writerow([f"{name}-{index}", row["Content"], row.get("Component", ""), row.get("Level", ""), stamp])
+    env = dict(os.environ, PROBLEMFLOW_HOME=str(home), PROBLEMFLOW_DATABASE_URL=f"sqlite:///{home}/pf.db")
+    run = [str(PROBLEMFLOW)]
+    subprocess.run(run + ["import", "incidents", str(source), "--map", "title=message", "--map",
+                          "external_ref=line", "--map", "service=component", "--map", "opened_at=time",
+                          "--quiet", "--skip-bad"], check=True, env=env, capture_output=True)
+    out = home / "groups.csv"
+    subprocess.run(run + ["scan", "--full", "--out", str(out)], check=True, env=env, capture_output=True)
+    group_of = {}
+    with out.open(newline="", encoding="utf-8") as handle:
+        for record in csv.DictReader(handle):
+            group_of[record["external_ref"]] = record["group"]
+    return [group_of.get(f"{name}-{i}", f"alone-{i}") for i in range(len(rows))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--logs", type=Path, default=LOGS, help="directory of *_structured.csv files")
+    parser.add_argument("--cli", action="store_true", help="score the scan through the public CLI")
+    parser.add_argument("--write", action="store_true", help="append the table to bench/RESULTS.md")
+    args = parser.parse_args()
+    files = sorted(args.logs.glob("*_structured.csv"))
+    if not files:
+        sys.exit(f"no *_structured.csv under {args.logs}")
+    table = []
+    totals: dict[str, list[dict]] = defaultdict(list)
+    with tempfile.TemporaryDirectory() as tmp:
+        for path in files:
+            name, rows = read_system(path)
+            truth = [r["EventId"] for r in rows]
+            results = {
+                "exact text": scores([r["Content"] for r in rows], truth),
+                "masking baseline": scores([masked(r["Content"]) for r in rows], truth),
+            }
+            drained = drain3_groups(rows)
+            if drained is not None:
+                results["Drain3 defaults"] = scores(drained, truth)
+            started = time.perf_counter()
+            predicted = scan_cli(rows, name, Path(tmp)) if args.cli else scan_in_process(rows)
+            results["scan"] = scores(predicted, truth)
+            results["scan"]["seconds"] = time.perf_counter() - started
+            for method, value in results.items():
+                totals[method].append(value)
+                table.append((name, method, value))
+    lines = ["| system | method | GA | P | R | F1 |", "|---|---|---|---|---|---|"]
+    for name, method, v in table:
+        lines.append(f"| {name} | {method} | {v['ga']:.3f} | {v['p']:.3f} | {v['r']:.3f} | {v['f1']:.3f} |")
+    for method, values in totals.items():
+        mean = {k: sum(v[k] for v in values) / len(values) for k in ("ga", "p", "r", "f1")}
+        lines.append(f"| **mean** | {method} | **{mean['ga']:.3f}** | **{mean['p']:.3f}** | {mean['r']:.3f} | "
+                     f"{mean['f1']:.3f} |")
+    print("\n".join(lines))
+    if args.write:
+        with (REPO / "bench/RESULTS.md").open("a", encoding="utf-8") as handle:
+            handle.write("\n" + "\n".join(lines) + "\n")
+    print(json.dumps({m: len(v) for m, v in totals.items()}))
+
+
+if __name__ == "__main__":
+    main()
