@@ -8,6 +8,11 @@ import sys
 
 import typer
 from pydantic import ValidationError
+
+try:  # Typer 0.2x carries its own copy of click; older releases use click itself
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+except ImportError:  # pragma: no cover - depends on the Typer release installed
+    from click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 from sqlalchemy.exc import OperationalError
 
 from problemflow.cli.output import err_console
@@ -49,10 +54,33 @@ def validation_message(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def usage_message(error: UsageError) -> str:
+    """``problemflow incident show: missing argument 'INCIDENT_ID' (see --help)``: what was
+    wrong with the command line, in one line, instead of click's usage box."""
+    where = error.ctx.command_path if error.ctx is not None else "problemflow"
+    what = " ".join(error.format_message().split()).rstrip(".")
+    return terminal(f"{where}: {what[:1].lower()}{what[1:]} (see {where} --help)")
+
+
 def main() -> None:
     """Entry point: run the app, turning expected errors into one-line messages."""
     try:
-        app()
+        # not standalone: click's errors come here, to be printed as one line; what a
+        # command returns is its exit code only when it is one (typer.Exit(n) comes back so)
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
+    except NoArgsIsHelpError:  # a group named alone has printed its help
+        sys.exit(2)
+    except UsageError as error:
+        err_console.print(usage_message(error), markup=False, highlight=False)
+        sys.exit(2)
+    except ClickException as error:
+        err_console.print(f"error: {terminal(' '.join(error.format_message().split()))}", markup=False,
+                          highlight=False)
+        sys.exit(error.exit_code if error.exit_code in (1, 2) else 1)
+    except typer.Abort:
+        err_console.print("error: stopped before it was done", markup=False, highlight=False)
+        sys.exit(1)
     except ValidationError as error:
         err_console.print(f"error: {terminal(validation_message(error))}", markup=False, highlight=False)
         sys.exit(2)

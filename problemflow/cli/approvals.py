@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from problemflow.cli.output import print_json, print_table, to_jsonable
+from problemflow.cli.output import print_json, say, print_table, to_jsonable
 from problemflow.models.numbers import format_number
 from problemflow.models.problem import NUMBER_PREFIX as PRB
 
@@ -62,9 +62,9 @@ def approve(
                   "comment": comment}
     form = FORMS[gate].model_validate(answer)  # a clear message before anything is sent
     resume(run_id, form.model_dump(mode="json"))
-    typer.echo(f"answered the {gate} gate of run {run_id} as {approver}")
+    say(f"answered the {gate} gate of run {run_id} as {approver}")
     if form.approver not in people_who_may_answer(ROLES[gate].value):
-        typer.echo(f"note: {approver} is not an enrolled, enabled person with the role {ROLES[gate].value}; "
+        say(f"note: {approver} is not an enrolled, enabled person with the role {ROLES[gate].value}; "
                    "the run records a refusal and waits for a valid answer", err=True)
 
 

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from problemflow.cli.output import print_json, print_record, print_table, to_jsonable
+from problemflow.cli.output import print_json, say, print_record, print_table, to_jsonable
 from problemflow.models.db import session_scope
 from problemflow.models.enums import IncidentSource, IncidentState, Level
 from problemflow.models.incident import IncidentCreate, IncidentRead
@@ -62,21 +62,21 @@ def open_incident(
     if as_json:
         print_json({**read.model_dump(mode="json"), "response": outcome.model_dump(mode="json")})
         return
-    typer.echo(f"opened {read.number} priority {read.priority.value}"
+    say(f"opened {read.number} priority {read.priority.value}"
                f" category {read.category or '-'}/{read.subcategory or '-'}"
                f" group {read.assignment_group or '-'}")
     if outcome.known_error is not None:
-        typer.echo(f"known error {outcome.known_error.number} ({outcome.known_error.score:.2f}):"
+        say(f"known error {outcome.known_error.number} ({outcome.known_error.score:.2f}):"
                    f" {outcome.known_error.title}")
         if outcome.workaround:
-            typer.echo(f"workaround: {outcome.workaround}")
+            say(f"workaround: {outcome.workaround}")
     if outcome.escalated:
         if outcome.notify_error:
-            typer.echo(f"escalated, but not delivered: {outcome.notify_error}")
+            say(f"escalated, but not delivered: {outcome.notify_error}")
         elif outcome.notified:
-            typer.echo(f"escalated: {outcome.notified} channel(s) notified")
+            say(f"escalated: {outcome.notified} channel(s) notified")
         else:
-            typer.echo("escalated (no notification channel configured: set PROBLEMFLOW_NOTIFY_URLS)")
+            say("escalated (no notification channel configured: set PROBLEMFLOW_NOTIFY_URLS)")
 
 
 @app.command("triage")
@@ -131,7 +131,7 @@ def close_incident(
     if as_json:
         print_json(outcome.model_dump(mode="json"))
     else:
-        typer.echo(f"closed {outcome.number} ({outcome.code})"
+        say(f"closed {outcome.number} ({outcome.code})"
                    + (" - seen more than once: consider a problem record" if outcome.recurring else ""))
 
 

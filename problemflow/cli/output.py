@@ -7,6 +7,7 @@ import json
 import re
 from typing import Any, Iterable, Sequence
 
+import typer
 from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
@@ -31,6 +32,11 @@ def print_json(data: Any) -> None:
     # C0 controls itself, the rest is written as \uXXXX escapes
     text = json.dumps(data, indent=2, ensure_ascii=False)
     print(_RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
+
+
+def say(text: str, err: bool = False) -> None:
+    """One plain line for a person, with any outside text in it shown as text."""
+    typer.echo(terminal(text), err=err)
 
 
 def shown(value: Any) -> Text:

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from problemflow.cli.output import print_json, print_record, print_table, to_jsonable
+from problemflow.cli.output import print_json, say, print_record, print_table, to_jsonable
 from problemflow.models.db import session_scope
 from problemflow.models.enums import Role
 from problemflow.models.person import PersonCreate, PersonRead
@@ -32,7 +32,7 @@ def add(
     if as_json:
         print_json(read.model_dump(mode="json"))
     else:
-        typer.echo(f"added {read.name} ({', '.join(read.roles) or 'no role'}); next: problemflow people enroll {read.name}")
+        say(f"added {read.name} ({', '.join(read.roles) or 'no role'}); next: problemflow people enroll {read.name}")
 
 
 @app.command("list")
@@ -68,7 +68,7 @@ def _set_enabled(name: str, enabled: bool) -> None:
     with session_scope() as db_session:
         person = people.get_or_raise(db_session=db_session, name=name)
         people.set_enabled(db_session=db_session, person=person, enabled=enabled)
-    typer.echo(f"{name} {'enabled' if enabled else 'disabled: every answer in their name is refused'}")
+    say(f"{name} {'enabled' if enabled else 'disabled: every answer in their name is refused'}")
 
 
 @app.command("disable")
@@ -100,8 +100,8 @@ def enroll(
         drawn = io.StringIO()
         segno.make(uri, error="m").terminal(out=drawn, compact=True)
         typer.echo(drawn.getvalue())
-    typer.echo(uri)
-    typer.echo(f"{name}: scan this with an authenticator app; answer gates with --as {name} --code <6 digits>")
+    say(uri)
+    say(f"{name}: scan this with an authenticator app; answer gates with --as {name} --code <6 digits>")
 
 
 def register(root: typer.Typer) -> None:

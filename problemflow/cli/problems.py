@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from problemflow.cli.output import print_json, print_record, print_table, to_jsonable
+from problemflow.cli.output import print_json, say, print_record, print_table, to_jsonable
 from problemflow.models.db import session_scope
 from problemflow.models.enums import Level, ProblemScale, ProblemState
 from problemflow.models.incident import NUMBER_PREFIX as INC
@@ -58,7 +58,7 @@ def open_problem(
     if as_json:
         print_json(read.model_dump(mode="json"))
     else:
-        typer.echo(f"opened {read.number} priority {read.priority.value}")
+        say(f"opened {read.number} priority {read.priority.value}")
 
 
 def _open_group(group_key: str, as_json: bool) -> None:
@@ -72,10 +72,10 @@ def _open_group(group_key: str, as_json: bool) -> None:
     if as_json:
         print_json({**read.model_dump(mode="json"), "opened": created, "announced": bool(announced)})
     elif created:
-        typer.echo(f"opened {read.number} priority {read.priority.value} for group {group_key}"
+        say(f"opened {read.number} priority {read.priority.value} for group {group_key}"
                    + ("" if announced else " (no Prefect API configured: problem management was not started)"))
     else:
-        typer.echo(f"group {group_key} already has {read.number} ({read.state.value})")
+        say(f"group {group_key} already has {read.number} ({read.state.value})")
 
 
 @app.command("list")
@@ -136,7 +136,7 @@ def run_problem(
     with session_scope() as db_session:
         problem = problems.get_or_raise(db_session=db_session, problem_id=problem_id)
         key, number = problem.id, problem.number
-    typer.echo(start_problem_run(key, number, echo=typer.echo))
+    say(start_problem_run(key, number, echo=say))
 
 
 def register(root: typer.Typer) -> None:

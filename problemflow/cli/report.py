@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from problemflow.cli.output import console, print_json
+from problemflow.cli.output import console, print_json, shown
 from problemflow.models.db import session_scope
 from problemflow.models.settings import get_settings
 
@@ -68,7 +68,7 @@ def kpi(
         data["files"] = files.model_dump(mode="json")
         print_json(data)
         return
-    table = Table(title=f"KPIs {period.label()} ({scope.label()})")
+    table = Table(title=shown(f"KPIs {period.label()} ({scope.label()})"))
     for column in ("measure", "this period", "previous", "change", "trend"):
         table.add_column(column, justify="left" if column in ("measure", "trend") else "right")
     styles = {"better": "green", "worse": "red"}
@@ -79,14 +79,14 @@ def kpi(
         )
     console.print(table)
     for kind, path in files.model_dump().items():
-        console.print(f"{kind:>8}: {path}", highlight=False)
+        console.print(shown(f"{kind:>8}: {path}"), highlight=False)
 
 
 def _cell(cards, over: bool) -> Text:
     text = Text()
     for card in cards[:CARDS_SHOWN]:
-        text.append(card.ref, style="bold")
-        text.append(f" {card.title[:40]}\n")
+        text.append(shown(card.ref), style="bold")
+        text.append(shown(f" {card.title[:40]}\n"))
     if len(cards) > CARDS_SHOWN:
         text.append(f"and {len(cards) - CARDS_SHOWN} more\n", style="dim")
     if over:
@@ -102,7 +102,7 @@ def _board_table(title: str, board, columns, wip_columns, kind: str) -> Table:
     for lane in board.lanes:
         wip, load = (lane.problem_wip, lane.problem_load) if kind == "problem" else (lane.task_wip, lane.task_load)
         limit = "no limit" if lane.limit is None else f"{wip} / {lane.limit}"
-        head = Text(f"{lane.team}\n{limit}" + (" OVER" if load == "over" else ""))
+        head = shown(f"{lane.team}\n{limit}" + (" OVER" if load == "over" else ""))
         if load == "over":
             head.stylize("bold red")
         cells = lane.problems if kind == "problem" else lane.tasks
@@ -136,9 +136,9 @@ def board(
     console.print(_board_table("Problem tasks", found, found.task_columns, found.wip_task_statuses, "task"))
     over = found.over_limit()
     if over:
-        console.print(f"[bold red]Over the WIP limit:[/bold red] {', '.join(over)}", highlight=False)
+        console.print(Text("Over the WIP limit: ", style="bold red") + shown(", ".join(over)), highlight=False)
     if html is not None:
-        console.print(f"written {html}", highlight=False)
+        console.print(shown(f"written {html}"), highlight=False)
 
 
 def register(root: typer.Typer) -> None:

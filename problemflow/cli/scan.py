@@ -12,6 +12,7 @@ from problemflow.cli.output import err_console, print_json, print_table, to_json
 from problemflow.models.db import session_scope
 from problemflow.models.numbers import format_number
 from problemflow.models.problem import NUMBER_PREFIX
+from problemflow.tasks.common.neutralise import terminal
 
 
 def scan_command(
@@ -73,7 +74,7 @@ def scan_command(
     if result.groups_queued:
         print(f"{len(result.groups_queued)} groups wait for a slot: problemflow scan --pending")
     if out is not None:
-        print(f"wrote {rows} grouped incidents to {out}")
+        print(terminal(f"wrote {rows} grouped incidents to {out}"))
 
 
 def list_groups(*, waiting_only: bool, limit: int, as_json: bool) -> None:
