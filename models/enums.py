@@ -31,6 +31,8 @@ class IncidentSource(StrEnum):
     service_desk = "service_desk"
     api = "api"
     servicenow = "servicenow"
+    # history from any tool's export (problemflow import incidents)
+    imported = "import"
 
 
 class IncidentState(StrEnum):
