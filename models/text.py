@@ -27,30 +27,32 @@ from typing import Optional
 MASK = "<*>"
 MAX_TEMPLATE = 500
 
-_WHOLE = re.compile(
-    r"""
-      [a-z][a-z0-9+.-]*://\S+                                   # URL
-    | [^\s@<>()\[\]"']+@[^\s@<>()\[\]"']+\.[a-z]{2,}            # e-mail address
-    | (?<![\w/])(?:~|\.{1,2})?/[^\s/'"]+(?:/[^\s'"]*)+           # path with two or more parts
-    | (?<![\w/])/[^\s/'"]*\d[^\s/'"]*                           # /10.0.0.1:80, /dev/sda1 style single part with a digit
-    | [a-z]:\\[^\s'"]*                                           # Windows path
-    | \b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b  # UUID
-    | '[^'\s]+' | "[^"\s]+" | `[^`\s]+`                          # a quoted single word
-    """,
-    re.IGNORECASE | re.VERBOSE,
+_URL = re.compile(r"[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
+_EMAIL = re.compile(r"[^\s@<>()\[\]\"']+@[^\s@<>()\[\]\"']+\.[a-z]{2,}", re.IGNORECASE)
+_PATH = re.compile(
+    r"(?<![\w/])(?:~|\.{1,2})?/[^\s/'\"]+(?:/[^\s'\"]*)+"  # two or more parts
+    r"|(?<![\w/])/[^\s/'\"]*\d[^\s/'\"]*"  # one part with a digit: /10.0.0.1:80, /dev/sda1
+    r"|\b[a-z]:\\[^\s'\"]*",  # Windows
+    re.IGNORECASE,
 )
+_UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.IGNORECASE)
+_QUOTED = re.compile(r"'[^'\s]+'|\"[^\"\s]+\"|`[^`\s]+`")
+# a run of letters and digits (with a leading minus) that holds a digit, or a long run of hex digits;
+# possessive quantifiers: each run is looked at once
+_RUN = re.compile(r"(?<![A-Za-z0-9])-?(?=[A-Za-z]*+\d|[0-9A-Fa-f]{8,}(?![A-Za-z0-9]))[A-Za-z0-9]++")
 _HOST = re.compile(
-    r"(?<![\w.-])(?:[a-z0-9<>*-]+\.)+(?:com|net|org|edu|gov|mil|int|info|biz|io|local|lan|internal|[a-z]{2})(?![\w.-])",
+    r"(?<![\w.-])(?:[a-z0-9<>*-]++\.)++(?:com|net|org|edu|gov|mil|int|info|biz|io|local|lan|internal|[a-z]{2})"
+    r"(?![\w.-])",
     re.IGNORECASE,
 )
 _DAY = r"(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*,?"
 _MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
 _DATE_WORDS = re.compile(rf"\b(?:{_DAY}\s+)?{_MONTH}\s+(?=<\*>)|\b{_DAY}\s+(?=<\*>)", re.IGNORECASE)
-_RUN = re.compile(r"(?<![A-Za-z0-9])-?[A-Za-z0-9]*\d[A-Za-z0-9]*|\b[0-9A-Fa-f]{8,}\b")
-_REPEATS = re.compile(r"(?<!\S)(\S+)(?: \1)+(?!\S)")
+_CALENDAR = ("mon", "tue", "wed", "thu", "fri", "sat", "sun", "jan", "feb", "mar", "apr", "may", "jun",
+             "jul", "aug", "sep", "oct", "nov", "dec")
 _COLLAPSE = re.compile(r"<\*>(?:[\s.:,;/_+\-#@]*<\*>)+")
-_SPACES = re.compile(r"\s+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_HAS_DIGIT = re.compile(r"\d")
 
 
 def template_of(text: Optional[str]) -> Optional[str]:
@@ -58,15 +60,32 @@ def template_of(text: Optional[str]) -> Optional[str]:
     if not text:
         return None
     line = text.strip().split("\n", 1)[0]
-    line = _CONTROL.sub(" ", line)
-    line = _WHOLE.sub(MASK, line)
-    line = _RUN.sub(MASK, line)
-    line = _HOST.sub(MASK, line)
-    line = _DATE_WORDS.sub(MASK + " ", line)  # Sun Jul <*> -> <*>: the words of a timestamp
-    line = _COLLAPSE.sub(MASK, line)
-    line = _SPACES.sub(" ", line).strip()
-    line = _REPEATS.sub(r"\1", line)  # a list of ids: blk_<*> blk_<*> ... -> blk_<*>
-    return line[:MAX_TEMPLATE] or None
+    if _CONTROL.search(line):
+        line = _CONTROL.sub(" ", line)
+    # each pattern runs only when the characters it needs are there: most messages need few of them
+    if "://" in line:
+        line = _URL.sub(MASK, line)
+    if "@" in line:
+        line = _EMAIL.sub(MASK, line)
+    if "/" in line or "\\" in line:
+        line = _PATH.sub(MASK, line)
+    if "-" in line:
+        line = _UUID.sub(MASK, line)
+    if "'" in line or '"' in line or "`" in line:
+        line = _QUOTED.sub(MASK, line)
+    if _HAS_DIGIT.search(line):
+        line = _RUN.sub(MASK, line)
+    if "." in line:
+        line = _HOST.sub(MASK, line)
+    if MASK in line:
+        lowered = line.lower()
+        if any(word in lowered for word in _CALENDAR):
+            line = _DATE_WORDS.sub(MASK + " ", line)  # Sun Jul <*> -> <*>: the words of a timestamp
+        line = _COLLAPSE.sub(MASK, line)
+    words = line.split()
+    if len(set(words)) < len(words):  # a list of ids: blk_<*> blk_<*> ... -> blk_<*>
+        words = [w for i, w in enumerate(words) if i == 0 or w != words[i - 1]]
+    return " ".join(words)[:MAX_TEMPLATE] or None
 
 
 def tokens(template: str) -> list[str]:

@@ -111,21 +111,26 @@ def build_frame(
             if encoder.codes:
                 signals[f"label:{key}"] = codes
                 names[f"label:{key}"] = list(encoder.codes)
+    if templates is None:
+        templates = _templates_of(texts)
+    if described is None:
+        described = [False] * len(texts)
+    # the normalised text is compared only for records without a message and for what people wrote;
+    # a machine's message is compared by its template
     text_encoder = Encoder()
     normalised: dict[str, Optional[str]] = {}  # raw text -> normalised, each computed once
-    for raw in texts:
+    wanted = [t if t and (template is None or said) else None for t, template, said in zip(texts, templates, described)]
+    for raw in wanted:
         if raw and raw not in normalised:
             normalised[raw] = normalise_text(raw) or None
-    text_codes = text_encoder.encode(normalised[t] if t else None for t in texts)
+    text_codes = text_encoder.encode(normalised[t] if t else None for t in wanted)
     unique_texts = list(text_encoder.codes)
     shape_of = np.asarray(Encoder().encode(_DIGITS.sub("", t) for t in unique_texts), dtype=np.int32)
     shape_codes = np.where(text_codes >= 0, shape_of[np.maximum(text_codes, 0)] if len(shape_of) else -1, -1)
-    if templates is None:
-        templates = _templates_of(texts)
     template_encoder = Encoder()
     template_codes = template_encoder.encode(templates)
     return Frame(
-        described=None if described is None else np.asarray(described, dtype=bool),
+        described=np.asarray(described, dtype=bool),
         template_codes=template_codes,
         templates=list(template_encoder.codes),
         ids=np.asarray(ids, dtype=np.int64),

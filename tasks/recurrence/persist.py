@@ -254,6 +254,10 @@ def _first_id(key: str) -> int:
 
 
 def _summary(frame: Frame, position: int) -> str:
+    """The group's message: its template where it has one, else the normalised text of its first incident."""
+    template = int(frame.template_codes[position])
+    if template >= 0:
+        return frame.templates[template][:500]
     code = int(frame.text_codes[position])
     return frame.texts[code][:500] if code >= 0 else ""
 

@@ -16,8 +16,9 @@ passes let a template have two such variables.
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from typing import Sequence
+
+import numpy as np
 
 from problemflow.models.text import MASK
 
@@ -38,49 +39,74 @@ def merge(templates: Sequence[str], counts: Sequence[int], *, min_values: int = 
 
     ``min_fixed``: tokens that must stay fixed once a position becomes a
     variable (``<*> set to <*>`` is too little left to be one message).
+
+    Vectorised: templates of one length form a matrix of token ids; the key of
+    "every token but position i" is a hash of the row without column i.
     """
-    current = [tuple(comparable(t) for t in template.split()) for template in templates]
-    cluster = list(range(len(templates)))
-    for _ in range(passes):
-        distinct: dict[tuple[str, ...], int] = {}
-        members: list[list[int]] = []
-        weight: list[int] = []
-        for index, tokens in enumerate(current):
-            slot = distinct.setdefault(tokens, len(distinct))
-            if slot == len(members):
-                members.append([])
-                weight.append(0)
-            members[slot].append(index)
-            weight[slot] += int(counts[index])
-        shapes = list(distinct)
-        keys: dict[tuple, dict[str, int]] = defaultdict(dict)
-        for slot, tokens in enumerate(shapes):
-            fixed = sum(1 for t in tokens if t != MASK)
-            if fixed - 1 < min_fixed:
-                continue
-            for position, token in enumerate(tokens):
-                if token == MASK:
-                    continue
-                key = (len(tokens), position, tokens[:position] + tokens[position + 1:])
-                keys[key][token] = slot
-        best: dict[int, tuple[int, tuple]] = {}
-        for key, values in keys.items():
-            if len(values) < min_values:
-                continue
-            total = sum(weight[slot] for slot in values.values())
-            for slot in values.values():
-                if slot not in best or best[slot][0] < total:
-                    best[slot] = (total, key)
-        if not best:
-            break
-        merged_shape: dict[int, tuple[str, ...]] = {}
-        for slot, (_, (_, position, _rest)) in best.items():
-            tokens = shapes[slot]
-            merged_shape[slot] = tokens[:position] + (MASK,) + tokens[position + 1:]
-        for slot, tokens in merged_shape.items():
-            for index in members[slot]:
-                current[index] = tokens
-    names: dict[tuple[str, ...], int] = {}
-    for index, tokens in enumerate(current):
-        cluster[index] = names.setdefault(tokens, len(names))
-    return cluster, [" ".join(tokens) for tokens in names]
+    vocabulary: dict[str, int] = {MASK: 0}
+    rows = [[vocabulary.setdefault(token, len(vocabulary)) for token in template.split()] for template in templates]
+    words = list(vocabulary)
+    # tokens as compared; id 0 is the mask
+    seen = {MASK: 0}
+    as_compared = np.asarray([seen.setdefault(comparable(w), len(seen)) for w in words], dtype=np.int64)
+    names = list(seen)
+    weights = np.asarray(counts, dtype=np.int64)
+    lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
+    cluster = np.zeros(len(rows), dtype=np.int64)
+    cluster_names: list[str] = []
+    for length in np.unique(lengths).tolist():
+        members = np.flatnonzero(lengths == length)
+        if length == 0:
+            cluster[members] = len(cluster_names)
+            cluster_names.append("")
+            continue
+        matrix = as_compared[np.asarray([rows[i] for i in members.tolist()], dtype=np.int64)]
+        for _ in range(passes):
+            # one row per distinct shape: rows merged by a pass are one shape in the next
+            shapes, inverse = np.unique(matrix, axis=0, return_inverse=True)
+            inverse = inverse.ravel()
+            shape_weight = np.bincount(inverse, weights=weights[members], minlength=len(shapes)).astype(np.int64)
+            changed = _merge_pass(shapes, shape_weight, min_values, min_fixed)
+            matrix = shapes[inverse]
+            if not changed:
+                break
+        shapes, inverse = np.unique(matrix, axis=0, return_inverse=True)
+        cluster[members] = len(cluster_names) + inverse.ravel()
+        cluster_names.extend(" ".join(names[t] for t in shape.tolist()) for shape in shapes)
+    return cluster.tolist(), cluster_names
+
+
+_MULTIPLIERS = np.random.default_rng(20261127).integers(1, 2**62, 4096, dtype=np.int64).astype(np.uint64) | np.uint64(1)
+
+
+def _merge_pass(matrix: np.ndarray, weight: np.ndarray, min_values: int, min_fixed: int) -> bool:
+    """Turn into a mask the variable position of each row that has one; whether any changed."""
+    rows, length = matrix.shape
+    fixed = (matrix != 0).sum(axis=1)
+    eligible = fixed - 1 >= min_fixed
+    if length > len(_MULTIPLIERS) or not eligible.any():
+        return False
+    multipliers = _MULTIPLIERS[:length]
+    with np.errstate(over="ignore"):
+        total = (matrix.astype(np.uint64) * multipliers).sum(axis=1, dtype=np.uint64)
+    best_weight = np.zeros(rows, dtype=np.int64)
+    best_position = np.full(rows, -1, dtype=np.int64)
+    for position in range(length):
+        candidates = np.flatnonzero(eligible & (matrix[:, position] != 0))
+        if len(candidates) < min_values:
+            continue
+        with np.errstate(over="ignore"):
+            key = total[candidates] - matrix[candidates, position].astype(np.uint64) * multipliers[position]
+        keys, key_of = np.unique(key, return_inverse=True)
+        key_of = key_of.ravel()
+        # rows with the same key differ only at this position (different values, or they would be one row)
+        values = np.bincount(key_of, minlength=len(keys))
+        key_weight = np.bincount(key_of, weights=weight[candidates], minlength=len(keys)).astype(np.int64)
+        variable = values[key_of] >= min_values
+        better = variable & (key_weight[key_of] > best_weight[candidates])
+        chosen = candidates[better]
+        best_weight[chosen] = key_weight[key_of][better]
+        best_position[chosen] = position
+    changed = np.flatnonzero(best_position >= 0)
+    matrix[changed, best_position[changed]] = 0
+    return len(changed) > 0
