@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Optional
+from typing import Optional, Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from problemflow.models.base import utcnow
@@ -24,16 +24,23 @@ def load_frame(
     since: Optional[datetime] = None,
     until: Optional[datetime] = None,
     max_id: Optional[int] = None,
+    also: Sequence[int] = (),
 ) -> Frame:
-    """One SELECT of the columns the scan needs, optionally only a span of opening times."""
+    """One SELECT of the columns the scan needs, optionally only a span of opening times (and the
+    incidents ``also`` names, wherever they fall)."""
     stmt = select(
         Incident.id, Incident.opened_at, Incident.title, Incident.description, Incident.labels, *COLUMNS,
         Incident.template,
     ).order_by(Incident.id)
+    span = []
     if since is not None:
-        stmt = stmt.where(Incident.opened_at >= since)
+        span.append(Incident.opened_at >= since)
     if until is not None:
-        stmt = stmt.where(Incident.opened_at <= until)
+        span.append(Incident.opened_at <= until)
+    if span and also:
+        stmt = stmt.where(or_(and_(*span), Incident.id.in_(list(also))))
+    elif span:
+        stmt = stmt.where(*span)
     if max_id is not None:
         stmt = stmt.where(Incident.id <= max_id)
     rows = db_session.execute(stmt).all()
@@ -47,6 +54,24 @@ def load_frame(
         templates=[r[-1] for r in rows],
         described=[bool(r[3]) for r in rows],
     )
+
+
+def earlier_messages(db_session: Session, watermark: int, max_id: int, before: datetime) -> list[int]:
+    """For each message (template and service) among the new incidents, the latest incident with it
+    opened before ``before``: what lets a message recur after months, in an incremental scan."""
+    templates = list(db_session.scalars(
+        select(Incident.template).where(Incident.id > watermark, Incident.id <= max_id,
+                                        Incident.template.is_not(None)).distinct()
+    ))
+    found: list[int] = []
+    for start in range(0, len(templates), 500):
+        found.extend(db_session.scalars(
+            select(func.max(Incident.id))
+            .where(Incident.template.in_(templates[start:start + 500]), Incident.opened_at < before,
+                   Incident.id <= watermark)
+            .group_by(Incident.template, Incident.service)
+        ))
+    return found
 
 
 def _text(title: str, description: str) -> str:

@@ -162,3 +162,14 @@ def test_a_failed_scan_keeps_nothing_but_a_failed_run(db, monkeypatch):
     assert db.scalars(select(RecurrenceGroup)).all() == []
     monkeypatch.undo()
     assert scan("incremental").mode == "full"  # a failed run sets no watermark
+
+
+def test_an_incremental_scan_finds_a_message_last_seen_months_ago(db):
+    old = [add(db, m, "Certificate for api.example.com expires in 3 days", service="edge") for m in (0, 2)]
+    run_scan(db_session=db, mode="full")
+    later = add(db, 120 * DAY, "Certificate for api.example.com expires in 5 days", service="edge")
+    result = run_scan(db_session=db, mode="incremental")
+    assert result.incidents_considered == 2  # the new one and the latest earlier one with its message
+    assert groups(db) == {f"rec-{old[0]}": set(old + [later])}
+    reason = db.get(RecurrenceMember, later).reason
+    assert reason.startswith("same message, 120.0 days apart"), reason
