@@ -94,6 +94,12 @@ def escalation_text(incident: Incident, known: Optional[KedbMatch], workaround: 
     return title, "\n".join(lines)
 
 
+def attaches(match: KedbMatch) -> bool:
+    """Whether the response step attaches a known error scoring this (the one threshold,
+    ``kedb_attach_score``, also shown by ``kedb search --json``)."""
+    return match.score >= get_settings().kedb_attach_score
+
+
 def _attach(db_session: Session, incident: Incident, best: KedbMatch) -> Optional[str]:
     known_error = kedb.get_or_raise(db_session=db_session, known_error_id=best.known_error_id)
     kedb.link_incident(db_session=db_session, known_error=known_error, incident_id=incident.id,
@@ -122,7 +128,7 @@ def respond(*, db_session: Session, incident_id: int | str) -> ResponseOutcome:
         return ResponseOutcome(incident_id=incident.id, number=incident.number, priority=priority,
                                already_responded=True)
     candidates = search(db_session=db_session, top=5, **query_of(incident))
-    best = candidates[0] if candidates and candidates[0].score >= settings.kedb_attach_score else None
+    best = candidates[0] if candidates and attaches(candidates[0]) else None
     workaround = _attach(db_session, incident, best) if best is not None else None
     outcome = ResponseOutcome(incident_id=incident.id, number=incident.number, priority=priority,
                               already_responded=False, known_error=best, candidates=candidates,
