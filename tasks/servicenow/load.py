@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import islice
 from typing import Any, Callable, Iterable, Iterator
 
 from sqlalchemy import bindparam, insert, select, update
@@ -13,7 +15,7 @@ from problemflow.models.base import utcnow
 from problemflow.models.enums import IncidentSource
 from problemflow.models.incident import Incident
 from problemflow.models.states import priority_for
-from problemflow.tasks.servicenow.parse import Event, ImportedIncident, iter_states
+from problemflow.tasks.servicenow.parse import FIELD_NAMES, Event, ImportedIncident, iter_states
 
 BATCH = 5000
 EVENT_ACTION = "servicenow_event"
@@ -49,10 +51,21 @@ def incident_values(item: ImportedIncident) -> dict[str, Any]:
     return values
 
 
-def _existing(db_session: Session, numbers: set[str]) -> dict[str, dict[str, Any]]:
+def _existing(db_session: Session, numbers: list[str]) -> dict[str, dict[str, Any]]:
     columns = [Incident.id, Incident.external_ref] + [getattr(Incident, c) for c in COMPARED]
-    rows = db_session.execute(select(*columns).where(Incident.external_ref.is_not(None)))
-    return {row.external_ref: row._asdict() for row in rows if row.external_ref in numbers}
+    found = {}
+    for chunk in _batches(numbers, 900):
+        for row in db_session.execute(select(*columns).where(Incident.external_ref.in_(chunk))):
+            found[row.external_ref] = row._asdict()
+    return found
+
+
+def _ids(db_session: Session, numbers: list[str]) -> dict[str, int]:
+    ids: dict[str, int] = {}
+    for chunk in _batches(numbers, 900):
+        ids.update(db_session.execute(
+            select(Incident.external_ref, Incident.id).where(Incident.external_ref.in_(chunk))).all())
+    return ids
 
 
 def _history_keys(db_session: Session, incident_ids: Iterable[int]) -> set[tuple]:
@@ -74,30 +87,23 @@ def _state_text(event: Event) -> str:
     return str(event.state) if event.state else event.raw_state[:64]
 
 
-def _event_rows(incident_id: int, item: ImportedIncident, known: set[tuple]) -> list[dict[str, Any]]:
-    rows = []
+def _event_rows(incident_id: int, item: ImportedIncident, known: set[tuple]) -> Iterator[dict[str, Any]]:
+    opened_at = item.values[FIELD_NAMES.index("opened_at")]
     for event, previous in iter_states(item.events):
-        at = event.at or item.fields["opened_at"]
+        at = event.at or opened_at
         to_state = _state_text(event)
         if (incident_id, at, to_state, event.mod_count) in known:
             continue
-        rows.append(
-            {
-                "at": at,
-                "actor": event.actor[:120],
-                "action": EVENT_ACTION,
-                "record_type": "incident",
-                "record_id": incident_id,
-                "from_state": _state_text(previous) if previous else None,
-                "to_state": to_state,
-                "detail": {
-                    "servicenow_state": event.raw_state,
-                    "sys_mod_count": event.mod_count,
-                    "line": event.line,
-                },
-            }
-        )
-    return rows
+        yield {
+            "at": at,
+            "actor": event.actor[:120],
+            "action": EVENT_ACTION,
+            "record_type": "incident",
+            "record_id": incident_id,
+            "from_state": _state_text(previous) if previous else None,
+            "to_state": to_state,
+            "detail": {"servicenow_state": event.raw_state, "sys_mod_count": event.mod_count, "line": event.line},
+        }
 
 
 def load(
@@ -105,17 +111,27 @@ def load(
     incidents: dict[str, ImportedIncident],
     on_progress: Callable[[int], None] | None = None,
 ) -> LoadCounts:
-    """Insert new incidents, update changed ones, leave the rest; then their history."""
+    """Insert new incidents, update changed ones, leave the rest; then their history. The
+    incidents go a batch at a time and their history in chunks, so the rows built for the
+    database never hold more than one batch."""
     counts = LoadCounts()
-    existing = _existing(db_session, set(incidents))
     now = utcnow()
-    new_rows, changed_rows = [], []
-    for number, item in incidents.items():
+    for batch in _batches(list(incidents.values())):
+        _load_batch(db_session, batch, now, counts, on_progress)
+    return counts
+
+
+def _load_batch(db_session: Session, batch: list[ImportedIncident], now: datetime, counts: LoadCounts,
+                on_progress: Callable[[int], None] | None) -> None:
+    numbers = [item.number for item in batch]
+    existing = _existing(db_session, numbers)
+    new_rows, changed_rows, updated = [], [], []
+    for item in batch:
         values = incident_values(item)
-        found = existing.get(number)
+        found = existing.get(item.number)
         if found is None:
             values.update(
-                external_ref=number,
+                external_ref=item.number,
                 source=str(IncidentSource.servicenow),
                 description="",
                 template=None,  # the export has no message: its title is composed from its fields
@@ -128,38 +144,30 @@ def load(
         elif any(found[c] != values[c] for c in COMPARED):
             values.update(b_id=found["id"], updated_at=now)
             changed_rows.append(values)
-            counts.updated_refs.append(number)
+            updated.append(item.number)
         else:
             counts.unchanged += 1
     table = Incident.__table__
-    for chunk in _batches(new_rows):
-        db_session.execute(insert(table), chunk)
-        counts.created += len(chunk)
-        if on_progress:
-            on_progress(len(chunk))
+    if new_rows:
+        db_session.execute(insert(table), new_rows)
+        counts.created += len(new_rows)
     if changed_rows:
         stmt = update(table).where(table.c.id == bindparam("b_id")).values(
             {c: bindparam(c) for c in (*COMPARED, "updated_at")}
         )
-        for chunk in _batches(changed_rows):
-            db_session.execute(stmt, chunk)
-            counts.updated += len(chunk)
-            if on_progress:
-                on_progress(len(chunk))
-    ids = dict(
-        db_session.execute(
-            select(Incident.external_ref, Incident.id).where(Incident.source == str(IncidentSource.servicenow))
-        ).all()
-    )
-    changed_ids = [ids[n] for n in counts.updated_refs] + [existing[n]["id"] for n in existing]
-    known = _history_keys(db_session, set(changed_ids))
-    events: list[dict[str, Any]] = []
-    for number, item in incidents.items():
-        events.extend(_event_rows(ids[number], item, known))
-    for chunk in _batches(events, 10_000):
+        db_session.execute(stmt, changed_rows)
+        counts.updated += len(changed_rows)
+        counts.updated_refs.extend(updated)
+    if on_progress and (new_rows or changed_rows):
+        on_progress(len(new_rows) + len(changed_rows))
+    del new_rows, changed_rows
+    ids = _ids(db_session, numbers)
+    known = _history_keys(db_session, {ids[n] for n in updated} | {found["id"] for found in existing.values()})
+    rows = (row for item in batch for row in _event_rows(ids[item.number], item, known))
+    while chunk := list(islice(rows, 10_000)):
         db_session.execute(insert(AuditEvent.__table__), chunk)
-    counts.history_events = len(events)
-    if counts.updated_refs:
+        counts.history_events += len(chunk)
+    if updated:
         db_session.execute(
             insert(AuditEvent.__table__),
             [
@@ -168,7 +176,6 @@ def load(
                     "record_type": "incident", "record_id": ids[n], "from_state": None,
                     "to_state": None, "detail": {"servicenow_number": n},
                 }
-                for n in counts.updated_refs
+                for n in updated
             ],
         )
-    return counts

@@ -76,11 +76,34 @@ class RowError(ValueError):
 
 
 def clean(value: str | None) -> Optional[str]:
-    """Collapse runs of spaces; ``?`` and blanks are missing."""
+    """Collapse runs of spaces; ``?`` and blanks are missing; NUL characters are dropped
+    (PostgreSQL cannot store them, and they mean nothing in an export)."""
     if value is None:
         return None
-    value = _SPACES.sub(" ", value).strip()
+    value = _SPACES.sub(" ", value.replace("\x00", "")).strip()
     return None if value in ("", MISSING) else value
+
+
+class Cleaner:
+    """``clean`` memoised: exports repeat the same few thousand values millions of times, so
+    each distinct value is cleaned once and stored once (rows share the strings)."""
+
+    KEEP = 200_000  # distinct values remembered; beyond that the memo starts again
+    SHORT = 256  # only values this short are remembered (a row's own long text is not)
+
+    def __init__(self) -> None:
+        self._seen: dict[str, Optional[str]] = {}
+
+    def __call__(self, value: str | None) -> Optional[str]:
+        if value is None or len(value) > self.SHORT:
+            return clean(value)
+        try:
+            return self._seen[value]
+        except KeyError:
+            if len(self._seen) >= self.KEEP:
+                self._seen.clear()
+            found = self._seen[value] = clean(value)
+            return found
 
 
 class DateReader:
@@ -100,6 +123,8 @@ class DateReader:
                 value = datetime.strptime(text, fmt).replace(tzinfo=timezone.utc)
             except ValueError:
                 continue
+            if len(self._seen) >= Cleaner.KEEP:  # a bound on the memo, whatever the file holds
+                self._seen.clear()
             self._seen[text] = value
             return value
         raise RowError(f"{column}: {text!r} is not a date like 29/2/2016 01:16")
@@ -143,15 +168,45 @@ class Event:
     mod_count: int
 
 
+FIELD_NAMES = (
+    "title", "category", "subcategory", "symptom", "configuration_item", "assignment_group", "owner",
+    "impact", "urgency", "priority", "opened_at", "resolved_at", "closed_at", "resolution_code",
+)
+LABEL_KEYS = tuple(LABEL_COLUMNS.values())
+
+
 @dataclass(slots=True)
 class ImportedIncident:
-    """One ServiceNow incident collapsed from its events."""
+    """One ServiceNow incident collapsed from its events. Its fields are kept as two tuples
+    (a dict per incident costs a kilobyte more, and an import holds every incident of the
+    file); :attr:`fields` gives them as a dict."""
 
     number: str
-    fields: dict[str, Any]
+    values: tuple
+    labels: tuple
     events: list[Event] = field(default_factory=list)
-    # order key of the event whose row gave ``fields`` (the latest one wins)
+    # order key of the event whose row gave the fields (the latest one wins)
     latest: tuple = ()
+    state: Optional[IncidentState] = None
+
+    @classmethod
+    def packed(cls, number: str, fields: dict[str, Any]) -> "ImportedIncident":
+        item = cls(number, (), ())
+        item.keep(fields)
+        return item
+
+    def keep(self, fields: dict[str, Any]) -> None:
+        """Take ``fields`` (as :func:`row_fields` gives them) as this incident's."""
+        self.values = tuple(fields[name] for name in FIELD_NAMES)
+        labels = fields["labels"]
+        self.labels = tuple(labels.get(key) for key in LABEL_KEYS)
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        found = dict(zip(FIELD_NAMES, self.values))
+        found["labels"] = {key: value for key, value in zip(LABEL_KEYS, self.labels) if value is not None}
+        found["state"] = self.state
+        return found
 
 
 def title_for(category: Optional[str], subcategory: Optional[str], symptom: Optional[str], number: str) -> str:
@@ -162,9 +217,31 @@ def title_for(category: Optional[str], subcategory: Optional[str], symptom: Opti
     return where or symptom or f"ServiceNow incident {number}"
 
 
-def row_fields(row: dict[str, str], dates: DateReader) -> tuple[str, dict[str, Any], Event]:
+# the columns a row is read from (the others are neither stored nor checked)
+READ_COLUMNS = frozenset({
+    "number", "opened_at", "incident_state", "impact", "urgency", "sys_mod_count", "sys_updated_at",
+    "category", "subcategory", "u_symptom", "cmdb_ci", "assignment_group", "assigned_to", "priority",
+    "resolved_at", "closed_at", "closed_code", "sys_updated_by", *LABEL_COLUMNS,
+}) - ANSWER_COLUMNS
+
+
+# the longest value each column may hold: what the incident's column stores (a longer value
+# would be refused by PostgreSQL), 64 for a state and 200 for a label
+LONGEST = {
+    "number": 120, "category": 120, "subcategory": 120, "u_symptom": 200, "cmdb_ci": 200,
+    "assignment_group": 120, "assigned_to": 120, "closed_code": 64, "sys_updated_by": 120,
+    "incident_state": 64,
+}
+LONGEST_OTHER = 200
+
+
+def row_fields(row: dict[str, str], dates: DateReader,
+               cleaned: Callable[[str | None], Optional[str]] = clean) -> tuple[str, dict[str, Any], Event]:
     """Validate one row; returns the incident number, its mapped fields and its event."""
-    get = {k: clean(v) for k, v in row.items() if k not in ANSWER_COLUMNS and k is not None}
+    get = {k: cleaned(v) for k, v in row.items() if k in READ_COLUMNS}
+    for column, value in get.items():
+        if value is not None and len(value) > LONGEST.get(column, LONGEST_OTHER):
+            raise RowError(f"{column}: longer than {LONGEST.get(column, LONGEST_OTHER)} characters")
     number = get.get("number")
     if not number:
         raise RowError("number: missing")
@@ -225,16 +302,28 @@ class ReadResult:
     skipped: list[tuple[int, str]]
 
 
-# a line longer than this is a broken file, not a row (ServiceNow rows are a few kB)
+# Limits of one import (stated in ``problemflow import servicenow --help`` and the README).
+# A longer line or field is a bad row; more events, incidents or bad rows than this refuse
+# the whole file, before anything is written: together they keep an import's memory (every
+# incident and event of the file is held until it is written) well under 300 MB.
 MAX_LINE_CHARS = 1_000_000
+MAX_FIELD_CHARS = 131_072  # the csv module's own limit
+MAX_EVENTS = 300_000
+MAX_INCIDENTS = 60_000
+MAX_BAD_ROWS = 10_000
 
 
 class BrokenFile(RowError):
     """The file cannot be read to its end: nothing of it is imported."""
 
 
-def _bounded_lines(text: io.TextIOBase, path: Path) -> Iterator[str]:
-    """The file's lines, refusing one over ``MAX_LINE_CHARS`` before it is read whole."""
+class TooLarge(BrokenFile):
+    """The file is over one of the limits of an import: nothing of it is imported."""
+
+
+def _bounded_lines(text: io.TextIOBase, too_long: list[tuple[int, str]]) -> Iterator[str]:
+    """The file's lines; one over ``MAX_LINE_CHARS`` is read past in pieces (never whole),
+    listed in ``too_long`` and given to the CSV reader as an empty line, which it skips."""
     number = 0
     while True:
         line = text.readline(MAX_LINE_CHARS + 1)
@@ -242,15 +331,18 @@ def _bounded_lines(text: io.TextIOBase, path: Path) -> Iterator[str]:
             return
         number += 1
         if len(line) > MAX_LINE_CHARS:
-            raise BrokenFile(f"{path}: line {number} is longer than {MAX_LINE_CHARS:,} characters; "
-                             "not a CSV export, nothing was imported")
+            while line and not line.endswith("\n"):
+                line = text.readline(MAX_LINE_CHARS + 1)
+            too_long.append((number, f"the line is longer than {MAX_LINE_CHARS:,} characters"))
+            line = "\n"
         yield line
 
 
 def read_export(path: Path, on_progress: Callable[[int], None] | None = None) -> ReadResult:
-    """Read a whole export; bad rows are listed with their line number and reason. A file
-    that cannot be read to its end (corrupt or truncated gzip, not UTF-8, a runaway line)
-    raises :class:`BrokenFile` before anything is written."""
+    """Read a whole export; bad rows (a line or field over the limits included) are listed
+    with their line number and reason. A file that cannot be read to its end (corrupt or
+    truncated gzip, not UTF-8) or is over the limits of an import raises :class:`BrokenFile`
+    before anything is written."""
     try:
         return _read_export(path, on_progress)
     except (EOFError, OSError, zlib.error, UnicodeDecodeError, csv.Error) as error:
@@ -259,44 +351,68 @@ def read_export(path: Path, on_progress: Callable[[int], None] | None = None) ->
         raise BrokenFile(f"{path}: cannot be read: {reason}; nothing was imported") from error
 
 
+def _too_large(path: Path, line: int, what: str) -> TooLarge:
+    return TooLarge(f"{path}: more than {what} by line {line:,}, over the limit of one import; nothing was "
+                    "imported: split the export by incident number into smaller files and import each")
+
+
 def _read_export(path: Path, on_progress: Callable[[int], None] | None = None) -> ReadResult:
     dates = DateReader()
+    cleaned = Cleaner()
     incidents: dict[str, ImportedIncident] = {}
     skipped: list[tuple[int, str]] = []
+    too_long: list[tuple[int, str]] = []
     events = 0
     with open_text(path) as (text, position):
-        reader = csv.DictReader(_bounded_lines(text, path))
+        reader = csv.DictReader(_bounded_lines(text, too_long))
         missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
             raise RowError(f"{path}: not a ServiceNow incident export (no column {', '.join(missing)})")
-        for index, row in enumerate(reader):
+        index = 0
+        while True:
+            if len(skipped) + len(too_long) > MAX_BAD_ROWS:
+                raise _too_large(path, reader.line_num, f"{MAX_BAD_ROWS:,} bad rows")
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as error:  # a field over the limit: the reader goes on at the next line
+                # (its line count does not yet include the line it stopped in)
+                skipped.append((reader.line_num + 1, f"cannot be read as CSV ({error})"))
+                continue
             line = reader.line_num
+            index += 1
             if on_progress is not None and index % 5000 == 0:
                 on_progress(position())
             if None in row or any(v is None for v in row.values()):
                 skipped.append((line, f"expected {len(reader.fieldnames)} columns"))
                 continue
             try:
-                number, fields, event = row_fields(row, dates)
+                number, fields, event = row_fields(row, dates, cleaned)
             except RowError as error:
                 skipped.append((line, str(error)))
                 continue
             event.line = line
             events += 1
+            if events > MAX_EVENTS:
+                raise _too_large(path, line, f"{MAX_EVENTS:,} events")
             found = incidents.get(number)
             if found is None:
-                found = incidents[number] = ImportedIncident(number, fields)
+                if len(incidents) >= MAX_INCIDENTS:
+                    raise _too_large(path, line, f"{MAX_INCIDENTS:,} incidents")
+                found = incidents[number] = ImportedIncident.packed(number, fields)
             found.events.append(event)
             order = _event_order(event)
             if order >= found.latest:
-                found.fields, found.latest = fields, order
+                found.keep(fields)
+                found.latest = order
         if on_progress is not None:
             on_progress(position())
     for incident in incidents.values():
         incident.events.sort(key=_event_order)
         final = incident.events[-1]
-        incident.fields["state"] = final.state or _last_known_state(incident.events)
-    return ReadResult(incidents, events, skipped)
+        incident.state = final.state or _last_known_state(incident.events)
+    return ReadResult(incidents, events, sorted(skipped + too_long))
 
 
 def _event_order(event: Event) -> tuple:
