@@ -51,26 +51,46 @@ def group_key(first_incident_id: int) -> str:
 
 def reason(frame: Frame, grouping: Grouping, position: int) -> tuple[str, float, int | None]:
     """Why an incident is in its group: (reason text, score, id of the incident it links to)."""
-    index = int(grouping.link[position])
-    if index < 0:
-        return "first incident of the group", 1.0, None
+    texts, scores, via = reasons(frame, grouping, np.asarray([position]))
+    return texts[0], float(scores[0]), via[0]
+
+
+def reasons(frame: Frame, grouping: Grouping, positions: np.ndarray) -> tuple[list[str], np.ndarray, list]:
+    """:func:`reason` for many positions at once (the per-link parts computed on arrays)."""
     links = grouping.links
-    shared = [
-        name.replace("label:", "label ").replace("_", " ")
-        for bit, name in enumerate(links.signal_names)
-        if int(links.mask[index]) >> bit & 1
-    ]
-    rule = int(links.rule[index])
-    if rule == RULE_BURST and links.text[index] > 0:
-        shared.append(f"text {links.text[index]:.2f}")
-    other = int(grouping.via[position])
-    gap = abs(frame.times[other] - frame.times[position])
-    when = f"{gap / 60:.0f} min" if gap < 86400 else f"{gap / 86400:.1f} days"
-    kind = KINDS.get(rule, "recurrence")
-    if rule == RULE_SIMILAR:
-        kind = f"{kind} (text {links.text[index]:.2f})"
-    text = f"{kind}, {when} apart; shared: {', '.join(shared) or 'nothing else'}"
-    return text[:500], round(float(links.score[index]), 4), int(frame.ids[other])
+    link = grouping.link[positions]
+    has = link >= 0
+    safe = np.where(has, link, 0)
+    other = np.where(has, grouping.via[positions], positions)
+    gap = np.abs(frame.times[other] - frame.times[positions])
+    if len(links.a):
+        rule, mask = links.rule[safe], links.mask[safe]
+        text, score = links.text[safe], links.score[safe]
+    else:
+        rule = mask = np.zeros(len(positions), dtype=np.int64)
+        text = score = np.zeros(len(positions), dtype=np.float32)
+    shared_of: dict[int, str] = {}
+    for value in np.unique(mask[has]).tolist():
+        names = [n.replace("label:", "label ").replace("_", " ")
+                 for bit, n in enumerate(links.signal_names) if value >> bit & 1]
+        shared_of[value] = ", ".join(names)
+    out: list[str] = []
+    for h, r, m, t, g in zip(has.tolist(), rule.tolist(), mask.tolist(), text.tolist(), gap.tolist()):
+        if not h:
+            out.append("first incident of the group")
+            continue
+        shared = shared_of[m]
+        if r == RULE_BURST and t > 0:
+            shared = f"{shared}, text {t:.2f}" if shared else f"text {t:.2f}"
+        kind = KINDS.get(r, "recurrence")
+        if r == RULE_SIMILAR:
+            kind = f"{kind} (text {t:.2f})"
+        when = f"{g / 60:.0f} min" if g < 86400 else f"{g / 86400:.1f} days"
+        out.append(f"{kind}, {when} apart; shared: {shared or 'nothing else'}"[:500])
+    scores = np.where(has, np.round(score.astype(np.float64), 4), 1.0)
+    ids = frame.ids[other].tolist()
+    via = [int(i) if h else None for i, h in zip(ids, has.tolist())]
+    return out, scores, via
 
 
 def _components(grouping: Grouping) -> Iterator[np.ndarray]:
@@ -85,13 +105,15 @@ def _components(grouping: Grouping) -> Iterator[np.ndarray]:
     yield from np.split(positions, cuts)
 
 
-def _member_row(frame: Frame, grouping: Grouping, position: int, group_id: int, run_id: int, now) -> dict:
-    text, score, via = reason(frame, grouping, position)
-    return {
-        "incident_id": int(frame.ids[position]), "group_id": group_id, "linked_to_id": via,
-        "reason": text, "score": score, "algorithm_version": ALGORITHM_VERSION,
-        "scan_run_id": run_id, "linked_at": now,
-    }
+def _member_rows(frame: Frame, grouping: Grouping, positions: np.ndarray, group_ids: np.ndarray,
+                 run_id: int, now) -> list[dict]:
+    texts, scores, via = reasons(frame, grouping, positions)
+    return [
+        {"incident_id": incident_id, "group_id": group_id, "linked_to_id": linked, "reason": text,
+         "score": score, "algorithm_version": ALGORITHM_VERSION, "scan_run_id": run_id, "linked_at": now}
+        for incident_id, group_id, linked, text, score in zip(
+            frame.ids[positions].tolist(), group_ids.tolist(), via, texts, scores.tolist())
+    ]
 
 
 def _when(seconds: float) -> datetime:
@@ -99,17 +121,19 @@ def _when(seconds: float) -> datetime:
 
 
 def write_full(db_session: Session, frame: Frame, grouping: Grouping, run_id: int) -> Written:
-    """Replace every group; groups that keep their key keep their problem and known error."""
+    """Replace every group; groups that keep their key keep their problem and known error.
+
+    Core statements in batches: a full scan of a million incidents writes hundreds of thousands
+    of members, which the ORM would track one object at a time."""
     kept = {
         key: (problem_id, known_error_id)
         for key, problem_id, known_error_id in db_session.execute(
             select(RecurrenceGroup.key, RecurrenceGroup.problem_id, RecurrenceGroup.known_error_id)
         )
     }
-    previous = dict(db_session.execute(select(RecurrenceMember.incident_id, RecurrenceMember.group_id)).all())
-    previous_keys = dict(db_session.execute(select(RecurrenceGroup.id, RecurrenceGroup.key)).all())
-    db_session.execute(delete(RecurrenceMember))
-    db_session.execute(delete(RecurrenceGroup))
+    connection = db_session.connection()
+    connection.execute(delete(RecurrenceMember.__table__))
+    connection.execute(delete(RecurrenceGroup.__table__))
     now = utcnow()
     components = list(_components(grouping))
     group_rows = []
@@ -124,22 +148,20 @@ def write_full(db_session: Session, frame: Frame, grouping: Grouping, run_id: in
             "algorithm_version": ALGORITHM_VERSION, "created_at": now, "updated_at": now,
         })
     for chunk in _batches(group_rows):
-        db_session.execute(insert(RecurrenceGroup), chunk)
-    ids = dict(db_session.execute(select(RecurrenceGroup.key, RecurrenceGroup.id)).all())
+        connection.execute(insert(RecurrenceGroup.__table__), chunk)
+    ids = dict(connection.execute(select(RecurrenceGroup.key, RecurrenceGroup.id)).all())
     written = Written()
-    rows = []
-    for members, group_row in zip(components, group_rows):
-        group_id = ids[group_row["key"]]
-        written.groups.add(group_id)
-        for position in members:
-            rows.append(_member_row(frame, grouping, int(position), group_id, run_id, now))
-            incident_id = int(frame.ids[position])
-            old = previous.get(incident_id)
-            if old is None or previous_keys.get(old) != group_row["key"]:
-                written.new_members.setdefault(group_id, []).append(incident_id)
-    for chunk in _batches(rows):
-        db_session.execute(insert(RecurrenceMember), chunk)
-    written.links = len(rows)
+    if components:
+        group_of = np.asarray([ids[row["key"]] for row in group_rows], dtype=np.int64)
+        positions = np.concatenate(components)
+        owners = np.repeat(group_of, [len(m) for m in components])
+        written.groups.update(group_of.tolist())
+        for start in range(0, len(positions), BATCH):
+            rows = _member_rows(frame, grouping, positions[start:start + BATCH], owners[start:start + BATCH],
+                                run_id, now)
+            connection.execute(insert(RecurrenceMember.__table__), rows)
+        written.links = len(positions)
+    db_session.expire_all()
     return written
 
 
@@ -192,7 +214,8 @@ def write_incremental(
             db_session.flush()
             groups[target.id] = target
         fresh = [p for p, i in zip(members, member_ids) if i not in stored]
-        rows = [_member_row(frame, grouping, int(p), target.id, run_id, now) for p in fresh]
+        rows = _member_rows(frame, grouping, np.asarray(fresh, dtype=np.int64),
+                            np.full(len(fresh), target.id, dtype=np.int64), run_id, now) if fresh else []
         if rows:
             db_session.execute(insert(RecurrenceMember), rows)
             written.new_members.setdefault(target.id, []).extend(r["incident_id"] for r in rows)

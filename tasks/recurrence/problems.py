@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Iterator, Optional
 
 import numpy as np
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, bindparam, case, distinct, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -56,9 +56,14 @@ def rank_of(members: list[Incident], recent: int, present: datetime, window_days
     worst = min(Priority(m.priority).rank for m in members)
     services = len({m.service for m in members if m.service})
     age_days = max(0.0, (present - max(m.opened_at for m in members)).total_seconds() / 86400)
+    return rank_from(worst, recent, services, age_days, len(members), window_days)
+
+
+def rank_from(worst: int, recent: int, services: int, age_days: float, size: int, window_days: float) -> float:
+    """:func:`rank_of` from a group's figures."""
     return round(
         100 * (5 - worst) + 20 * math.log2(1 + recent) + 10 * math.log2(1 + services)
-        + 30 * math.exp(-age_days / window_days) + 5 * math.log2(1 + len(members)),
+        + 30 * math.exp(-age_days / window_days) + 5 * math.log2(1 + size),
         3,
     )
 
@@ -77,8 +82,11 @@ def raise_problems(db_session: Session, group_ids: set[int], config: ScanConfig)
     present = config.present()
     recent_after = present.timestamp() - config.threshold_seconds
     waiting = set(db_session.scalars(select(RecurrenceGroup.id).where(RecurrenceGroup.queued_at.is_not(None))))
+    # most groups are history: rank them from figures the database sums up, and read the incidents
+    # only of groups that may cross the threshold or belong to a problem or known error
+    closer = _rank_all(db_session, group_ids | waiting, config, present)
     candidates: list[tuple[RecurrenceGroup, list]] = []
-    for group, members in _groups_with_members(db_session, group_ids | waiting):
+    for group, members in _groups_with_members(db_session, closer):
         times = np.array([m.opened_at.timestamp() for m in members])
         recent = times[times >= recent_after]
         group.rank = rank_of(members, len(recent), present, config.threshold_days)
@@ -92,6 +100,49 @@ def raise_problems(db_session: Session, group_ids: set[int], config: ScanConfig)
         _link_group(db_session, group, members, raised)
     _open_best(db_session, candidates, config, raised, present)
     return raised
+
+
+def _rank_all(db_session: Session, group_ids: set[int], config: ScanConfig, present: datetime) -> set[int]:
+    """Rank every group from its figures (one aggregate query per 500 groups); returns the groups to
+    look at closely: those with enough recent incidents to cross the threshold, and those linked to a
+    problem or a known error."""
+    recent_after = present - timedelta(seconds=config.threshold_seconds)
+    table = RecurrenceGroup.__table__
+    closer: set[int] = set()
+    updates = []
+    ids = sorted(group_ids)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        linked = dict(db_session.execute(
+            select(RecurrenceGroup.id, (RecurrenceGroup.problem_id.is_not(None))
+                   | (RecurrenceGroup.known_error_id.is_not(None))).where(RecurrenceGroup.id.in_(chunk))
+        ).all())
+        figures = db_session.execute(
+            select(
+                RecurrenceMember.group_id, func.count(), func.sum(case((Incident.opened_at >= recent_after, 1), else_=0)),
+                func.min(Incident.priority), func.count(distinct(Incident.service)), func.max(Incident.opened_at),
+            )
+            .join(Incident, Incident.id == RecurrenceMember.incident_id)
+            .where(RecurrenceMember.group_id.in_(chunk))
+            .group_by(RecurrenceMember.group_id)
+        ).all()
+        for group_id, size, recent, worst, services, last in figures:
+            recent = int(recent or 0)
+            if linked.get(group_id) or recent >= config.threshold:
+                closer.add(group_id)
+                continue
+            age_days = max(0.0, (present - last).total_seconds() / 86400)
+            updates.append({"b_id": group_id, "rank": rank_from(
+                Priority(worst).rank, recent, services, age_days, size, config.threshold_days)})
+    for start in range(0, len(updates), 5000):
+        # Core executemany; such groups do not cross the threshold now, so none of them waits in the queue
+        db_session.connection().execute(
+            update(table).where(table.c.id == bindparam("b_id")).values(rank=bindparam("rank"), queued_at=None),
+            updates[start:start + 5000],
+        )
+    if updates:
+        db_session.expire_all()
+    return closer
 
 
 def _join_existing(db_session, group: RecurrenceGroup, members: list, config: ScanConfig, raised: Raised) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Optional, Sequence
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Float, and_, case, cast, func, null, or_, select
 from sqlalchemy.orm import Session
 
 from problemflow.models.base import utcnow
@@ -28,8 +28,12 @@ def load_frame(
 ) -> Frame:
     """One SELECT of the columns the scan needs, optionally only a span of opening times (and the
     incidents ``also`` names, wherever they fall)."""
+    connection = db_session.connection()
+    # labels are compared only for records without a message (see core.group): reading them, JSON
+    # parsed, for every incident would cost more than the grouping
+    labels = case((Incident.template.is_(None), Incident.labels), else_=null())
     stmt = select(
-        Incident.id, Incident.opened_at, Incident.title, Incident.description, Incident.labels, *COLUMNS,
+        Incident.id, _epoch(connection.dialect.name), Incident.title, Incident.description, labels, *COLUMNS,
         Incident.template,
     ).order_by(Incident.id)
     span = []
@@ -43,17 +47,27 @@ def load_frame(
         stmt = stmt.where(*span)
     if max_id is not None:
         stmt = stmt.where(Incident.id <= max_id)
-    rows = db_session.execute(stmt).all()
+    rows = connection.execute(stmt).all()  # Core rows: no ORM bookkeeping per row
+    columns = list(zip(*rows)) if rows else [()] * (6 + len(FIELD_SIGNALS))
+    del rows
+    ids, times, titles, descriptions, label_values = columns[:5]
     return build_frame(
-        ids=[r[0] for r in rows],
-        times=[r[1].timestamp() for r in rows],
-        columns={name: [r[5 + i] for r in rows] for i, name in enumerate(FIELD_SIGNALS)},
-        texts=[_text(r[2], r[3]) for r in rows],
-        labels=[r[4] for r in rows],
+        ids=ids,
+        times=times,
+        columns={name: columns[5 + i] for i, name in enumerate(FIELD_SIGNALS)},
+        texts=[f"{t} {d}" if d else t for t, d in zip(titles, descriptions)],
+        labels=label_values,
         label_keys=[k for k, w in config.label_weights.items() if w > 0],
-        templates=[r[-1] for r in rows],
-        described=[bool(r[3]) for r in rows],
+        templates=columns[-1],
+        described=[bool(d) for d in descriptions],
     )
+
+
+def _epoch(dialect: str):
+    """Opening times as seconds since the epoch, computed by the database (no datetime per row)."""
+    if dialect == "sqlite":
+        return (func.julianday(Incident.opened_at) - 2440587.5) * 86400.0
+    return cast(func.extract("epoch", Incident.opened_at), Float)
 
 
 def earlier_messages(db_session: Session, watermark: int, max_id: int, before: datetime) -> list[int]:
@@ -72,10 +86,6 @@ def earlier_messages(db_session: Session, watermark: int, max_id: int, before: d
             .group_by(Incident.template, Incident.service)
         ))
     return found
-
-
-def _text(title: str, description: str) -> str:
-    return f"{title} {description}" if description else title
 
 
 def last_watermark(db_session: Session) -> Optional[int]:

@@ -43,40 +43,62 @@ def merge(templates: Sequence[str], counts: Sequence[int], *, min_values: int = 
     Vectorised: templates of one length form a matrix of token ids; the key of
     "every token but position i" is a hash of the row without column i.
     """
-    vocabulary: dict[str, int] = {MASK: 0}
-    rows = [[vocabulary.setdefault(token, len(vocabulary)) for token in template.split()] for template in templates]
-    words = list(vocabulary)
+    if not templates:
+        return [], []
+    # every token of every template gets an integer id in one pass (templates are single-spaced)
+    lengths = np.fromiter((t.count(" ") + 1 for t in templates), dtype=np.int64, count=len(templates))
+    flat = " ".join(templates).split(" ")
+    vocabulary = {MASK: 0}
+    for word in dict.fromkeys(flat):
+        vocabulary.setdefault(word, len(vocabulary))
+    token_ids = np.fromiter(map(vocabulary.__getitem__, flat), dtype=np.int64, count=len(flat))
+    del flat
+    starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
     # tokens as compared; id 0 is the mask
     seen = {MASK: 0}
-    as_compared = np.asarray([seen.setdefault(comparable(w), len(seen)) for w in words], dtype=np.int64)
+    as_compared = np.asarray([seen.setdefault(comparable(w), len(seen)) for w in vocabulary], dtype=np.int64)
     names = list(seen)
     weights = np.asarray(counts, dtype=np.int64)
-    lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
-    cluster = np.zeros(len(rows), dtype=np.int64)
+    cluster = np.zeros(len(templates), dtype=np.int64)
     cluster_names: list[str] = []
     for length in np.unique(lengths).tolist():
         members = np.flatnonzero(lengths == length)
-        if length == 0:
-            cluster[members] = len(cluster_names)
-            cluster_names.append("")
+        if length > len(_MULTIPLIERS):  # longer than any template: each is its own
+            cluster[members] = len(cluster_names) + np.arange(len(members))
+            cluster_names.extend(templates[m] for m in members.tolist())
             continue
-        matrix = as_compared[np.asarray([rows[i] for i in members.tolist()], dtype=np.int64)]
+        original = as_compared[token_ids[starts[members][:, None] + np.arange(length)]]
+        matrix = original.copy()
         for _ in range(passes):
             # one row per distinct shape: rows merged by a pass are one shape in the next
-            shapes, inverse = np.unique(matrix, axis=0, return_inverse=True)
-            inverse = inverse.ravel()
+            _, first, inverse = _distinct_rows(matrix)
+            shapes = matrix[first]
             shape_weight = np.bincount(inverse, weights=weights[members], minlength=len(shapes)).astype(np.int64)
             changed = _merge_pass(shapes, shape_weight, min_values, min_fixed)
             matrix = shapes[inverse]
             if not changed:
                 break
-        shapes, inverse = np.unique(matrix, axis=0, return_inverse=True)
-        cluster[members] = len(cluster_names) + inverse.ravel()
-        cluster_names.extend(" ".join(names[t] for t in shape.tolist()) for shape in shapes)
+        _, first, inverse = _distinct_rows(matrix)
+        cluster[members] = len(cluster_names) + inverse
+        # a shape no pass changed is named by its template as written; a merged one by its tokens
+        untouched = (matrix[first] == original[first]).all(axis=1)
+        cluster_names.extend(
+            templates[members[f]] if same else " ".join(names[t] for t in matrix[f].tolist())
+            for f, same in zip(first.tolist(), untouched.tolist())
+        )
     return cluster.tolist(), cluster_names
 
 
-_MULTIPLIERS = np.random.default_rng(20261127).integers(1, 2**62, 4096, dtype=np.int64).astype(np.uint64) | np.uint64(1)
+def _distinct_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct rows by a 64-bit hash (faster than sorting rows): hashes, first row of each, row -> index."""
+    with np.errstate(over="ignore"):
+        hashes = (matrix.astype(np.uint64) * _MULTIPLIERS[: matrix.shape[1]]).sum(axis=1, dtype=np.uint64)
+    distinct, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
+    return distinct, first, inverse.ravel()
+
+
+# odd 64-bit multipliers, one per token position (templates have at most 500 characters: < 251 tokens)
+_MULTIPLIERS = np.random.default_rng(20261127).integers(1, 2**62, 512, dtype=np.int64).astype(np.uint64) | np.uint64(1)
 
 
 def _merge_pass(matrix: np.ndarray, weight: np.ndarray, min_values: int, min_fixed: int) -> bool:
@@ -84,7 +106,7 @@ def _merge_pass(matrix: np.ndarray, weight: np.ndarray, min_values: int, min_fix
     rows, length = matrix.shape
     fixed = (matrix != 0).sum(axis=1)
     eligible = fixed - 1 >= min_fixed
-    if length > len(_MULTIPLIERS) or not eligible.any():
+    if not eligible.any():
         return False
     multipliers = _MULTIPLIERS[:length]
     with np.errstate(over="ignore"):

@@ -73,7 +73,8 @@ def test_the_cap_opens_the_best_groups_and_queues_the_rest_ranked(db, receiver):
     assert result.groups_queued == [db.scalar(select(RecurrenceGroup.id).where(RecurrenceGroup.key == w.key)) for w in waiting]
     assert sorted(result.groups_newly_queued) == sorted(result.groups_queued)
     statuses = {r.summary.split(" on ")[-1]: r.status for r in ranked_groups(db)}
-    assert statuses == {"payments": "problem", "orders": "problem", "mail": "waiting", "wiki": "waiting", "archive-2019": "history"}
+    # a group is summed up by its message template: the year in the title is a variable part
+    assert statuses == {"payments": "problem", "orders": "problem", "mail": "waiting", "wiki": "waiting", "archive-<*>": "history"}
 
     # the KPI report counts the queue
     from problemflow.tasks.reporting.kpi.problems import problem_flow
