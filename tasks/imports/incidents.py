@@ -36,6 +36,8 @@ from problemflow.tasks.imports.summary import BadRow, ImportSummary, validation_
 from problemflow.tasks.imports.values import BadValue, TimeReader, level, severity
 
 BATCH = 2000
+TEMPLATES_KEPT = 50_000  # titles whose template is remembered during one import
+_UNSEEN = object()
 DERIVED_PREFIX = "import:"
 ACTOR = "import"
 HISTORY_STATES = (IncidentState.closed, IncidentState.resolved)
@@ -139,7 +141,7 @@ class RowReader:
         return {
             **{name: getattr(checked, name) for name in _TEXT_FIELDS},
             "title": checked.title,
-            "template": template_of(checked.title),
+            "template": None,  # filled for new rows only, when written (_Writer.flush)
             "description": checked.description,
             "labels": checked.labels,
             "external_ref": checked.external_ref,
@@ -192,6 +194,16 @@ class _Writer:
         self.batch: list[dict[str, Any]] = []
         self.lines: list[int] = []
         self.refs: set[str] = set()
+        self.templates: dict[str, Optional[str]] = {}
+
+    def template(self, title: str) -> Optional[str]:
+        """The title's template; logs repeat their lines, so a title seen before costs a look-up."""
+        found = self.templates.get(title, _UNSEEN)
+        if found is _UNSEEN:
+            if len(self.templates) >= TEMPLATES_KEPT:
+                self.templates.clear()
+            found = self.templates[title] = template_of(title)
+        return found
 
     def add(self, line: int, row: dict[str, Any]) -> None:
         if row["external_ref"] in self.refs:  # an earlier row of this file has it
@@ -214,6 +226,8 @@ class _Writer:
         self.batch, self.lines = [], []
         if not new:
             return
+        for row, _ in new:
+            row["template"] = self.template(row["title"])
         # plain executemany (no RETURNING, which SQLite would answer one row at a time), then the ids
         self.db_session.execute(insert(table), [row for row, _ in new])
         refs = [row["external_ref"] for row, _ in new]
