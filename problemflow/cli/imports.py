@@ -90,16 +90,16 @@ def _report(summary: ImportSummary, as_json: bool) -> None:
 
 
 HISTORY_STATES = {s.value: s for s in generic.HISTORY_STATES}
-INCIDENTS_HELP = f"""Import incident history from any tool's export; safe to run again.
-
-Severity words set impact and urgency (impact and urgency columns win), any case:
-{SEVERITY_HELP}. A record (a CSV row, however many lines it spans, or a JSON line)
-over {MAX_RECORD_CHARS:,} characters (1 MiB) is a bad row. One bad row and nothing is
-imported, unless --skip-bad. Without an external_ref column each row is keyed on a
-hash of its content, so a second import of the same rows adds nothing. Incidents
-are stored closed (or --state resolved), resolved when they opened unless a
-resolved_at or closed_at column says otherwise.
-"""
+INCIDENTS_HELP = "\n\n".join([
+    "Import incident history from any tool's export; safe to run again.",
+    "Severity words, any case, set impact and urgency in four tiers (impact and urgency columns win): "
+    f"{SEVERITY_HELP}.",
+    f"A record (a CSV row, however many lines it spans, or a JSON line) over {MAX_RECORD_CHARS:,} characters "
+    "(1 MiB) is a bad row. One bad row and nothing is imported, unless --skip-bad.",
+    "Without an external_ref column each row is keyed on a hash of its content, so a second import of the "
+    "same rows adds nothing. Incidents are stored closed (or --state resolved), resolved when they opened "
+    "unless a resolved_at or closed_at column says otherwise.",
+])
 
 
 @app.command("incidents", help=INCIDENTS_HELP)

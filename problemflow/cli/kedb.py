@@ -142,15 +142,17 @@ def add_known_error(
         print(f"{read.number} already exists ({read.state.value}): {terminal(read.title)}; nothing added")
 
 
-@app.command("import", help=f"""Import known errors from a CSV or JSON Lines file (.gz too), each published.
+IMPORT_HELP = "\n\n".join([
+    "Import known errors from a CSV or JSON Lines file (.gz too), each published; safe to run again.",
+    f"Columns: {', '.join(COLUMNS)}. keywords and fingerprints are comma or semicolon separated in CSV, "
+    "lists in JSON Lines; labels is a JSON object. title and one of root_cause or workaround are needed.",
+    "A known error with the same title and service is kept as it is, so a second import creates nothing. "
+    f"A record over {MAX_RECORD_CHARS:,} characters (1 MiB) is a bad row; one bad row and nothing is "
+    "imported, unless --skip-bad.",
+])
 
-Columns: {', '.join(COLUMNS)}. keywords and fingerprints are comma or semicolon
-separated in CSV, lists in JSON Lines; labels is a JSON object. title and one of
-root_cause or workaround are needed. A known error with the same title and service
-is kept as it is, so a second import creates nothing. A record over
-{MAX_RECORD_CHARS:,} characters (1 MiB) is a bad row; one bad row and nothing is
-imported, unless --skip-bad.
-""")
+
+@app.command("import", help=IMPORT_HELP)
 def import_file(
     path: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="CSV or JSON Lines file"),
     file_format: Optional[Format] = typer.Option(None, "--format", help="csv or jsonl (default: from the name)"),
