@@ -162,6 +162,73 @@ def scan_cli(rows: list[dict], name: str, work: Path) -> list:
     return [group_of.get(f"{name}-{i}", f"alone-{i}") for i in range(len(rows))]
 
 
+SEEDS = REPO / "../shared/seeds"
+
+
+def prose_queries(limit: int = 200) -> list[str]:
+    """Paragraphs of prose about IT operations that no log line's known error explains (the articles
+    the product was conceived from): what a postmortem or a ticket body reads like."""
+    found = []
+    for path in sorted(SEEDS.glob("*.txt")):
+        for paragraph in path.read_text(encoding="utf-8", errors="replace").split("\n\n"):
+            paragraph = " ".join(paragraph.split())
+            if len(paragraph) >= 80:
+                found.append(paragraph[:2000])
+    return found[:limit]
+
+
+def kedb_eval(rows: list[dict], foreign: list[str], work: Path, name: str) -> dict:
+    """One known error per template from its first line; every later line searched; foreign texts too."""
+    from problemflow.models.db import session_scope, upgrade
+    from problemflow.models.kedb import KnownErrorCreate, Signature
+    from problemflow.models.settings import get_settings
+    from problemflow.tasks.kedb.match import search
+    from problemflow.tasks.kedb.publish import publish_new
+
+    url = f"sqlite:///{work / f'kedb-{name}.db'}"
+    upgrade(url)
+    threshold = get_settings().kedb_attach_score
+    first: dict[str, int] = {}
+    truth_of: dict[int, str] = {}
+    with session_scope(url) as db:
+        for index, row in enumerate(rows):
+            if row["EventId"] in first:
+                continue
+            first[row["EventId"]] = index
+            service = row.get("Component") or None
+            known = publish_new(db_session=db, known_error_in=KnownErrorCreate(
+                title=row["Content"][:500], symptoms=row["Content"][:20_000],
+                signature=Signature(services=[service] if service else [])))
+            truth_of[known.id] = row["EventId"]
+    right = attached = attached_right = searched = 0
+    timings = []
+    with session_scope(url) as db:
+        for index, row in enumerate(rows):
+            if first[row["EventId"]] == index:
+                continue
+            started = time.perf_counter()
+            matches = search(db_session=db, text=row["Content"], service=row.get("Component") or None, top=1)
+            timings.append(time.perf_counter() - started)
+            searched += 1
+            if not matches:
+                continue
+            ok = truth_of[matches[0].known_error_id] == row["EventId"]
+            right += ok
+            if matches[0].score >= threshold:
+                attached += 1
+                attached_right += ok
+        false_attach = sum(
+            1 for text in foreign
+            if (m := search(db_session=db, text=text, top=1)) and m[0].score >= threshold
+        )
+    timings.sort()
+    return {"known_errors": len(first), "searched": searched, "top1": right / searched if searched else 1.0,
+            "attach_p": attached_right / attached if attached else 1.0,
+            "attach_r": attached_right / searched if searched else 1.0,
+            "foreign": len(foreign), "foreign_attach": false_attach / len(foreign) if foreign else 0.0,
+            "p99_ms": 1000 * timings[int(0.99 * (len(timings) - 1))] if timings else 0.0}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--logs", type=Path, default=LOGS, help="directory of *_structured.csv files")
@@ -172,10 +239,15 @@ def main() -> None:
     if not files:
         sys.exit(f"no *_structured.csv under {args.logs}")
     table = []
+    kedb_rows = []
     totals: dict[str, list[dict]] = defaultdict(list)
+    systems = [read_system(path) for path in files]
+    prose = prose_queries()
     with tempfile.TemporaryDirectory() as tmp:
-        for path in files:
-            name, rows = read_system(path)
+        for name, rows in systems:
+            # lines of the other systems, and prose: nothing in this system's KEDB explains them
+            foreign = [r["Content"] for other, lines in systems if other != name for r in lines[::20]] + prose
+            kedb_rows.append((name, kedb_eval(rows, foreign, Path(tmp), name)))
             truth = [r["EventId"] for r in rows]
             results = {
                 "exact text": scores([r["Content"] for r in rows], truth),
@@ -198,6 +270,16 @@ def main() -> None:
         mean = {k: sum(v[k] for v in values) / len(values) for k in ("ga", "p", "r", "f1")}
         lines.append(f"| **mean** | {method} | **{mean['ga']:.3f}** | **{mean['p']:.3f}** | {mean['r']:.3f} | "
                      f"{mean['f1']:.3f} |")
+    lines += ["", "| system | known errors | searched | top-1 right | attach precision | attach recall | "
+              "foreign queries | foreign attached | search p99 |", "|---|---|---|---|---|---|---|---|---|"]
+    for name, k in kedb_rows:
+        lines.append(f"| {name} | {k['known_errors']} | {k['searched']} | {k['top1']:.3f} | {k['attach_p']:.3f} | "
+                     f"{k['attach_r']:.3f} | {k['foreign']} | {k['foreign_attach']:.3f} | {k['p99_ms']:.1f} ms |")
+    if kedb_rows:
+        mean = {key: sum(k[key] for _, k in kedb_rows) / len(kedb_rows)
+                for key in ("top1", "attach_p", "attach_r", "foreign_attach")}
+        lines.append(f"| **mean** | | | **{mean['top1']:.3f}** | **{mean['attach_p']:.3f}** | "
+                     f"**{mean['attach_r']:.3f}** | | **{mean['foreign_attach']:.3f}** | |")
     print("\n".join(lines))
     if args.write:
         with (REPO / "bench/RESULTS.md").open("a", encoding="utf-8") as handle:

@@ -64,7 +64,7 @@ class KedbIndex:
         self.has_services = np.array([bool(d.services) for d in self.docs], dtype=bool)
         lists: dict[str, dict] = {k: {} for k in
                                   ("fingerprint", "label", "label_key", "service", "category",
-                                   "subcategory", "symptom", "keyword")}
+                                   "subcategory", "symptom", "keyword", "template")}
         for i, d in enumerate(self.docs):
             for f in d.fingerprints:
                 lists["fingerprint"].setdefault(f, []).append(i)
@@ -79,7 +79,12 @@ class KedbIndex:
                     lists[name].setdefault(value, []).append(i)
             for kw in d.keywords:
                 lists["keyword"].setdefault(kw, []).append(i)
+            if d.template:
+                lists["template"].setdefault(d.template, []).append(i)
         self.postings = {name: _postings(v) for name, v in lists.items()}
+        # a keyword many known errors share tells little: weight log(1 + n/df) / log(1 + n), in (0, 1]
+        self.rarity = {kw: math.log(1 + n / len(docs)) / math.log(1 + n)
+                       for kw, docs in lists["keyword"].items()} if n else {}
         self.vectorizer = None
         self.matrix = None  # documents x terms, l2-normalised rows
         self.terms_by_doc = None  # terms x documents, for the query's terms only
@@ -128,6 +133,7 @@ class KedbIndex:
                 parts[name] = values
 
         flag("fingerprint", query.fingerprint)
+        flag("template", query.template)
         flag("service", query.service)
         flag("category", query.category)
         flag("subcategory", query.subcategory)
@@ -152,7 +158,7 @@ class KedbIndex:
             for gram in query.keyword_grams():
                 hit = p["keyword"].get(gram)
                 if hit is not None:
-                    found[hit] += 1
+                    found[hit] += self.rarity[gram]
                     any_found = True
             if any_found:
                 with np.errstate(divide="ignore", invalid="ignore"):
@@ -206,7 +212,7 @@ class KedbIndex:
                          zip(self.matrix.indices[start:end], self.matrix.data[start:end]))
         if grams is None:
             grams = query.keyword_grams() if query.text else set()
-        return score_doc(self.docs[i], query, now, cosine, grams)
+        return score_doc(self.docs[i], query, now, cosine, grams, self.rarity)
 
     def brute_force(self, query: Query, k: int, now: float, min_score: float = 0.0):
         """Score every known error one by one (the baseline the index is measured against)."""

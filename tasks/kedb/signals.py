@@ -16,18 +16,23 @@ from datetime import timezone
 from typing import Any, Optional
 
 from problemflow.models.enums import KnownErrorState
+from problemflow.models.text import MASK, template_of
 
 ELIGIBLE = (KnownErrorState.published.value, KnownErrorState.fixed.value)
 
 # How much each signal says on its own; evidence combines as 1 - prod(1 - c).
+# "template": the incident's message template is the known error's (models.text), which alone
+# reaches the attach threshold. "keywords" counts each keyword by how rare it is among known errors,
+# and alone stays below the threshold.
 WEIGHTS = {
     "fingerprint": 0.95,
+    "template": 0.9,
     "labels": 0.6,
     "service": 0.35,
     "category": 0.15,
     "subcategory": 0.2,
     "symptom": 0.3,
-    "keywords": 0.6,
+    "keywords": 0.5,
     "text": 0.8,
 }
 # Multipliers for evidence against a known error.
@@ -57,6 +62,7 @@ class Query:
     subcategory: Optional[str] = None
     symptom: Optional[str] = None
     fingerprint: Optional[str] = None
+    template: Optional[str] = None
 
     @classmethod
     def build(cls, *, text="", labels=None, service=None, category=None, subcategory=None,
@@ -69,6 +75,7 @@ class Query:
             subcategory=_fold(subcategory),
             symptom=_fold(symptom),
             fingerprint=str(fingerprint) if fingerprint else None,
+            template=telling_template(text),
         )
 
     def keyword_grams(self) -> set[tuple[str, ...]]:
@@ -95,6 +102,15 @@ class Doc:
     subcategory: Optional[str]
     symptom: Optional[str]
     keywords: tuple[tuple[str, ...], ...]
+    template: Optional[str] = None
+
+
+def telling_template(text: Optional[str]) -> Optional[str]:
+    """The template of a text's first line, when it has at least two words left to tell messages apart."""
+    template = template_of(text)
+    if template is None:
+        return None
+    return template if len(words(template.replace(MASK, " "))) >= 2 else None
 
 
 def doc_of(row) -> Doc:
@@ -115,6 +131,7 @@ def doc_of(row) -> Doc:
         subcategory=_fold(sig.get("subcategory")),
         symptom=_fold(sig.get("symptom")),
         keywords=keywords,
+        template=telling_template(row.title),
     )
 
 
@@ -133,11 +150,16 @@ def content_hash(row) -> str:
     return hashlib.blake2b(payload.encode(), digest_size=12).hexdigest()
 
 
-def score_doc(d: Doc, query: Query, now: float, cosine: float, grams: set) -> tuple[float, dict]:
-    """The score of one known error, computed on its own (the reference for the index)."""
+def score_doc(d: Doc, query: Query, now: float, cosine: float, grams: set,
+              rarity: Optional[dict] = None) -> tuple[float, dict]:
+    """The score of one known error, computed on its own (the reference for the index).
+
+    ``rarity``: each keyword's weight by how rare it is among known errors (1 when not given)."""
     signals: dict[str, float] = {}
     if query.fingerprint and query.fingerprint in d.fingerprints:
         signals["fingerprint"] = WEIGHTS["fingerprint"]
+    if query.template and query.template == d.template:
+        signals["template"] = WEIGHTS["template"]
     for name in ("service", "category", "subcategory", "symptom"):
         value = getattr(query, name)
         present = (value in d.services) if name == "service" else (value is not None and value == getattr(d, name))
@@ -150,7 +172,8 @@ def score_doc(d: Doc, query: Query, now: float, cosine: float, grams: set) -> tu
         if matched:
             signals["labels"] = matched / len(d.labels) * WEIGHTS["labels"]
     if grams and d.keywords:
-        found = sum(1 for kw in d.keywords if kw in grams)
+        rarity = rarity or {}
+        found = sum(rarity.get(kw, 1.0) for kw in d.keywords if kw in grams)
         if found:
             signals["keywords"] = min(found / min(len(d.keywords), KEYWORDS_FOR_FULL_CREDIT), 1.0) * WEIGHTS["keywords"]
     if cosine > 0:
