@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -18,7 +18,9 @@ from problemflow.tasks.imports.mapping import FIELDS, MappingError, parse_maps
 from problemflow.tasks.imports.reading import MAX_RECORD_CHARS, Format, UnreadableFile
 from problemflow.tasks.imports.summary import BadRows
 from problemflow.tasks.imports.values import SEVERITY_HELP, BadValue, zone
-from problemflow.tasks.servicenow import ImportSummary, RowError, import_export
+
+if TYPE_CHECKING:
+    from problemflow.tasks.servicenow import ImportSummary
 
 app = typer.Typer(help="Import incidents from other tools.", no_args_is_help=True)
 
@@ -35,6 +37,9 @@ def servicenow(
 
     Safe to run again: incidents are keyed on their ServiceNow number.
     """
+    # Prefect comes with the ServiceNow task: loaded for this command only, not for every command
+    from problemflow.tasks.servicenow import RowError, import_export
+
     size = path.stat().st_size
     with Progress(
         TextColumn("{task.description}"),
