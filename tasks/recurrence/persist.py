@@ -116,6 +116,29 @@ def _member_rows(frame: Frame, grouping: Grouping, positions: np.ndarray, group_
     ]
 
 
+def _bulk_member_insert(connection, run_id: int, now: datetime):
+    """An executemany of member rows given as (incident, group, linked to, reason, score) tuples.
+
+    Straight to the driver: the values are plain ints, floats and strings, and the constant ones
+    (algorithm, scan run, time) are bound once, so no per-row parameter processing is needed."""
+    table = RecurrenceMember.__table__
+    dialect = connection.dialect
+    process = table.c.linked_at.type.bind_processor(dialect)
+    linked_at = process(now) if process else now
+    marker = "?" if dialect.paramstyle == "qmark" else "%s"
+    columns = ("incident_id", "group_id", "linked_to_id", "reason", "score", "algorithm_version", "scan_run_id",
+               "linked_at")
+    sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) "
+           f"VALUES ({', '.join([marker] * len(columns))})")
+    constant = (ALGORITHM_VERSION, run_id, linked_at)
+
+    def run(rows: list[tuple]) -> None:
+        if rows:
+            connection.exec_driver_sql(sql, [row + constant for row in rows])
+
+    return run
+
+
 def _when(seconds: float) -> datetime:
     return datetime.fromtimestamp(float(seconds), tz=timezone.utc)
 
@@ -156,10 +179,12 @@ def write_full(db_session: Session, frame: Frame, grouping: Grouping, run_id: in
         positions = np.concatenate(components)
         owners = np.repeat(group_of, [len(m) for m in components])
         written.groups.update(group_of.tolist())
+        insert_members = _bulk_member_insert(connection, run_id, now)
         for start in range(0, len(positions), BATCH):
-            rows = _member_rows(frame, grouping, positions[start:start + BATCH], owners[start:start + BATCH],
-                                run_id, now)
-            connection.execute(insert(RecurrenceMember.__table__), rows)
+            chunk = positions[start:start + BATCH]
+            texts, scores, via = reasons(frame, grouping, chunk)
+            insert_members(list(zip(frame.ids[chunk].tolist(), owners[start:start + BATCH].tolist(), via, texts,
+                                    scores.tolist())))
         written.links = len(positions)
     db_session.expire_all()
     return written

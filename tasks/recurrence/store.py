@@ -14,7 +14,8 @@ from problemflow.models.recurrence import ScanRun
 from problemflow.tasks.recurrence.config import ALGORITHM_VERSION, FIELD_SIGNALS, ScanConfig
 from problemflow.tasks.recurrence.features import Frame, build_frame
 
-COLUMNS = [getattr(Incident, name) for name in FIELD_SIGNALS]
+# fields every link may name as shared; the others are compared only for records without a message
+IDENTITY_COLUMNS = ("fingerprint", "service", "configuration_item")
 
 
 def load_frame(
@@ -29,11 +30,14 @@ def load_frame(
     """One SELECT of the columns the scan needs, optionally only a span of opening times (and the
     incidents ``also`` names, wherever they fall)."""
     connection = db_session.connection()
-    # labels are compared only for records without a message (see core.group): reading them, JSON
-    # parsed, for every incident would cost more than the grouping
-    labels = case((Incident.template.is_(None), Incident.labels), else_=null())
+    # labels and most fields are compared only for records without a message (see core.group):
+    # reading them, labels JSON parsed, for every incident would cost more than the grouping
+    plain = Incident.template.is_(None)
+    labels = case((plain, Incident.labels), else_=null())
+    fields = [getattr(Incident, name) if name in IDENTITY_COLUMNS
+              else case((plain, getattr(Incident, name)), else_=null()) for name in FIELD_SIGNALS]
     stmt = select(
-        Incident.id, _epoch(connection.dialect.name), Incident.title, Incident.description, labels, *COLUMNS,
+        Incident.id, _epoch(connection.dialect.name), Incident.title, Incident.description, labels, *fields,
         Incident.template,
     ).order_by(Incident.id)
     span = []
