@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Optional, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from problemflow.models.base import utcnow
@@ -66,8 +66,18 @@ def list(
     return db_session.scalars(stmt).all()
 
 
+def message_history(*, db_session: Session, template: Optional[str]) -> tuple[int, Optional[datetime]]:
+    """How many incidents carry this message template, and when the first of them opened."""
+    if not template:
+        return 0, None
+    count, first = db_session.execute(
+        select(func.count(), func.min(Incident.opened_at)).where(Incident.template == template)
+    ).one()
+    return count, first
+
+
 def create(*, db_session: Session, incident_in: IncidentCreate, actor: str = "system") -> Incident:
-    data = incident_in.model_dump(exclude={"depends_on", "opened_at"})
+    data = records.storable(incident_in.model_dump(exclude={"depends_on", "opened_at"}))
     incident = Incident(**data, priority=priority_for(incident_in.impact, incident_in.urgency))
     incident.opened_at = incident_in.opened_at or utcnow()
     incident.last_occurrence_at = incident.opened_at

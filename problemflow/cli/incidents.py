@@ -171,10 +171,14 @@ def show_incident(
         read = IncidentRead.model_validate(
             incidents.get_or_raise(db_session=db_session, incident_id=incident_id)
         )
+        count, first = incidents.message_history(db_session=db_session, template=read.template)
     if as_json:
-        print_json(read.model_dump(mode="json"))
+        print_json({**read.model_dump(mode="json"), "message_count": count,
+                    "message_first_seen": first.isoformat() if first else None})
     else:
         print_record(read.number, read, skip=("number",))
+        if count > 1:
+            print(f"this message recurred {count} times since {first:%Y-%m-%d %H:%M} UTC")
 
 
 def register(root: typer.Typer) -> None:

@@ -17,7 +17,7 @@ from problemflow.tasks.common.neutralise import terminal
 
 def scan_command(
     full: bool = typer.Option(False, "--full", help="Rebuild every group instead of scanning new incidents"),
-    out: Optional[Path] = typer.Option(None, "--out", help="Also write incident,group,reason,score to this CSV"),
+    out: Optional[Path] = typer.Option(None, "--out", help="Also write incident,external_ref,group,template,reason,score to this CSV"),
     threshold: Optional[int] = typer.Option(None, min=2, help="Incidents in a group that open a problem"),
     threshold_days: Optional[float] = typer.Option(None, min=0.01, help="...within this many days"),
     burst_minutes: Optional[float] = typer.Option(None, min=0.01, help="How close in time a burst is"),

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from problemflow.models.incident import NUMBER_PREFIX
+from problemflow.models.incident import NUMBER_PREFIX, Incident
 from problemflow.models.numbers import format_number
 from problemflow.models.recurrence import RecurrenceGroup, RecurrenceMember
 from problemflow.tasks.recurrence import store
@@ -119,15 +119,18 @@ def _finish(db_session: Session, run, result: ScanResult, started: float, *, max
     return result
 
 
-CSV_HEADER = "incident,group,reason,score"
+CSV_HEADER = "incident,external_ref,group,template,reason,score"
 
 
 def export_csv(*, db_session: Session, path: Path, force: bool = True) -> int:
-    """Write ``incident,group,reason,score`` for every grouped incident; returns the row count.
-    Without ``force`` an existing file that is not such an export is kept (:class:`NotOurs`)."""
+    """Write ``incident,external_ref,group,template,reason,score`` for every grouped incident; returns
+    the row count. Without ``force`` an existing file that is not such an export is kept
+    (:class:`NotOurs`). Every cell is spreadsheet-safe (outside text never starts a formula)."""
     stmt = (
-        select(RecurrenceMember.incident_id, RecurrenceGroup.key, RecurrenceMember.reason, RecurrenceMember.score)
+        select(RecurrenceMember.incident_id, Incident.external_ref, RecurrenceGroup.key, Incident.template,
+               RecurrenceMember.reason, RecurrenceMember.score)
         .join(RecurrenceGroup, RecurrenceGroup.id == RecurrenceMember.group_id)
+        .join(Incident, Incident.id == RecurrenceMember.incident_id)
         .order_by(RecurrenceGroup.key, RecurrenceMember.incident_id)
     )
     count = 0
@@ -137,8 +140,9 @@ def export_csv(*, db_session: Session, path: Path, force: bool = True) -> int:
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(CSV_HEADER.split(","))
-        for incident_id, key, reason, score in db_session.execute(stmt):
-            writer.writerow([format_number(NUMBER_PREFIX, incident_id), csv_cell(key), csv_cell(reason), f"{score:.4f}"])
+        for incident_id, external_ref, key, template, reason, score in db_session.execute(stmt).yield_per(5000):
+            writer.writerow([format_number(NUMBER_PREFIX, incident_id), csv_cell(external_ref or ""), csv_cell(key),
+                             csv_cell(template or ""), csv_cell(reason), f"{score:.4f}"])
             count += 1
     return count
 

@@ -70,7 +70,7 @@ def test_out_never_overwrites_a_file_problemflow_did_not_write(cli, tmp_path):
     assert refused.returncode == 2 and "--force" in refused.stderr
     assert precious.read_text() == "my own notes\n"
     cli("scan", "--full", "--out", str(precious), "--force")
-    assert precious.read_text().startswith("incident,group,reason,score")
+    assert precious.read_text().startswith("incident,external_ref,group,template,reason,score")
     cli("scan", "--full", "--out", str(precious))  # ours now: a rerun overwrites it
 
     from datetime import date, timedelta
