@@ -40,8 +40,21 @@ def _remember_last(process):
     return remembered
 
 
-def _defaults(table: Table, given: Sequence[str]) -> dict[str, Any]:
-    values = {}
+class _RowContext:
+    """What a column default that reads the row's other values (``context.get_current_parameters()``,
+    as the incident's template does) is given for one row."""
+
+    def __init__(self, row: dict[str, Any]) -> None:
+        self.current_parameters = row
+
+    def get_current_parameters(self, isolate_multiinsert_groups: bool = True) -> dict[str, Any]:
+        return self.current_parameters
+
+
+def _defaults(table: Table, given: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The Python-side defaults of the columns the rows do not give: fixed values, and the
+    callables to run for each row."""
+    values, per_row = {}, {}
     for column in table.c:
         default = column.default
         if column.name in given or default is None or column.primary_key:
@@ -49,18 +62,19 @@ def _defaults(table: Table, given: Sequence[str]) -> dict[str, Any]:
         if default.is_scalar:
             values[column.name] = default.arg
         elif default.is_callable:
-            values[column.name] = default.arg(None)
-    return values
+            per_row[column.name] = default.arg
+    return values, per_row
 
 
 def _prepared(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> tuple[list[str], list[tuple]]:
     """The columns and each row's driver-ready values (bind processors applied)."""
     dialect = connection.dialect
     columns = list(rows[0])
-    missing = _defaults(table, columns)
-    if missing:  # columns with a Python-side default that the rows do not give
-        rows = [{**row, **missing} for row in rows]
-        columns += list(missing)
+    missing, per_row = _defaults(table, columns)
+    if missing or per_row:  # columns with a Python-side default that the rows do not give
+        rows = [{**row, **missing, **{name: make(_RowContext(row)) for name, make in per_row.items()}}
+                for row in rows]
+        columns += [*missing, *per_row]
     processors = _column_processors(table, columns, dialect)
     pairs = [(name, _remember_last(process) if process else None) for name, process in zip(columns, processors)]
     params = [
