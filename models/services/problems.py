@@ -60,7 +60,7 @@ def list(
 
 
 def create(*, db_session: Session, problem_in: ProblemCreate, actor: str = "system") -> Problem:
-    data = problem_in.model_dump(exclude={"incident_ids"})
+    data = records.storable(problem_in.model_dump(exclude={"incident_ids"}))
     problem = Problem(**data, priority=priority_for(problem_in.impact, problem_in.urgency))
     db_session.add(problem)
     db_session.flush()

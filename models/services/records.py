@@ -18,6 +18,19 @@ R = TypeVar("R")
 S = TypeVar("S", bound=StrEnum)
 
 
+def storable(value: Any) -> Any:
+    """``value`` (a dict of column values, or any JSON-like value) with NUL characters
+    dropped from every text in it, keys and nested labels included: PostgreSQL refuses NUL
+    in text and jsonb, and a NUL means nothing to a person."""
+    if isinstance(value, str):
+        return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(storable(v) for v in value)
+    return value
+
+
 def get_or_raise(db_session: Session, model: type[R], key: int | str, *, prefix: str, not_found: type[NotFound],
                  options: Sequence = ()) -> R:
     """The record by id or number (``PRB0000042``, ``42``, ``"42"``), or ``not_found(key)``."""

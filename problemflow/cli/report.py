@@ -13,6 +13,7 @@ from rich.text import Text
 from problemflow.cli.output import console, print_json, shown
 from problemflow.models.db import session_scope
 from problemflow.models.settings import get_settings
+from problemflow.tasks.common.neutralise import terminal
 
 app = typer.Typer(help="Reports on incident and problem management.", no_args_is_help=True)
 DATE_FORMATS = ["%Y-%m-%d"]
@@ -85,8 +86,8 @@ def kpi(
 def _cell(cards, over: bool) -> Text:
     text = Text()
     for card in cards[:CARDS_SHOWN]:
-        text.append(shown(card.ref), style="bold")
-        text.append(shown(f" {card.title[:40]}\n"))
+        text.append(terminal(card.ref), style="bold")
+        text.append(terminal(f" {card.title[:40]}\n"))
     if len(cards) > CARDS_SHOWN:
         text.append(f"and {len(cards) - CARDS_SHOWN} more\n", style="dim")
     if over:

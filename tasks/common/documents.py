@@ -18,8 +18,9 @@ TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 
 @lru_cache
 def environment() -> Environment:
-    """The one Jinja environment of the project."""
-    return Environment(
+    """The one Jinja environment of the project. Markdown templates escape outside text
+    with the ``md`` filter (``{{ lane.team | md }}``: :func:`cell_md`)."""
+    env = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
         undefined=StrictUndefined,
         autoescape=select_autoescape(enabled_extensions=("html.j2", "html"), default=False),
@@ -27,6 +28,8 @@ def environment() -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    env.filters["md"] = cell_md
+    return env
 
 
 def render(template_name: str, **context: Any) -> str:
