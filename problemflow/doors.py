@@ -57,10 +57,10 @@ def check_port(host: str, port: int, option: str) -> None:
                             f"stop it or choose another port with {option}") from None
 
 
-def die_with_parent() -> None:
-    """In a child, before it runs: SIGTERM when the process that started it ends (Linux)."""
+def die_with_parent(signum: int = signal.SIGTERM) -> None:
+    """In a child, before it runs: ``signum`` when the process that started it ends (Linux)."""
     try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signum)
     except OSError:  # not Linux: children are stopped by up's own shutdown only
         pass
 

@@ -1,7 +1,8 @@
-"""The whole stack on one machine: migrations, Prefect server, intake, served flows.
+"""The whole stack on one machine: migrations, Prefect's database and server, intake, served flows.
 
 ``problemflow up`` calls :func:`up`. With ``PREFECT_API_URL`` set it uses that
-server instead of starting one. Ctrl-C (or SIGTERM) stops every child cleanly;
+server instead of starting one; otherwise Prefect's server keeps its data in a
+private PostgreSQL under the home (``--prefect-db sqlite`` for Prefect's SQLite). Ctrl-C (or SIGTERM) stops every child cleanly;
 the next start picks up where this one stopped: the databases stay under
 ``PROBLEMFLOW_HOME``, suspended runs stay suspended, schedules resume.
 """
@@ -16,9 +17,13 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Optional
 
 from problemflow.doors import DoorTaken, check_port, claim_home, die_with_parent, release_home
 from problemflow.models.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from problemflow.prefect_db import Cluster
 
 logger = logging.getLogger("problemflow.stack")
 
@@ -34,21 +39,30 @@ class Stack:
     intake_url: str
     children: list[subprocess.Popen] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    cluster: Optional["Cluster"] = None
 
     def stop(self) -> None:
+        from problemflow import prefect_db
         from problemflow.prefect_server import stop
 
         for child in reversed(self.children):
             stop(child)
         self.children.clear()
+        if self.cluster is not None:  # last: the Prefect server has let go of it
+            prefect_db.stop(self.cluster)
+            self.cluster = None
 
 
 def prefect_home(settings: Settings) -> Path:
     return (settings.home / "prefect").resolve()
 
 
-def start_prefect(settings: Settings, *, port: int, stack: Stack) -> None:
-    """Start a local Prefect server unless ``PREFECT_API_URL`` names one."""
+def start_prefect(settings: Settings, *, port: int, stack: Stack, database: str = "postgres") -> None:
+    """Start a local Prefect server unless ``PREFECT_API_URL`` names one. ``database`` is its
+    own database: ``postgres``, a private cluster under the home (problemflow/prefect_db.py),
+    or ``sqlite``, on which Prefect answers 503 to gate answers under load (bench/RESULTS.md,
+    "Stack: gate answers under load")."""
+    from problemflow import prefect_db
     from problemflow.prefect_server import start_server, wait_healthy
 
     started = time.monotonic()
@@ -56,7 +70,14 @@ def start_prefect(settings: Settings, *, port: int, stack: Stack) -> None:
     if external:
         wait_healthy(external, timeout=30)
     else:
-        process = start_server(prefect_home(settings), port=port)
+        home = prefect_home(settings)
+        home.mkdir(parents=True, exist_ok=True)
+        database_url = None
+        if database == "postgres":
+            stack.cluster = prefect_db.start(home)
+            database_url = stack.cluster.url
+            stack.timings["prefect_db_s"] = time.monotonic() - started
+        process = start_server(home, port=port, database_url=database_url)
         stack.children.append(process)
         wait_healthy(stack.api_url, timeout=120, process=process)
         os.environ["PREFECT_API_URL"] = stack.api_url
@@ -135,6 +156,8 @@ def print_banner(stack: Stack, deployments: list) -> None:
     console.print(f"  Intake         {stack.intake_url}  (API docs: {stack.intake_url}/docs)")
     console.print(f"  Deployments    {', '.join(sorted(d.name for d in deployments))}")
     console.print(f"  Data           {get_settings().database_url.split('@')[-1]}")
+    if stack.cluster is not None:
+        console.print(f"  Prefect data   PostgreSQL in {stack.cluster.data} (socket only, no port)", highlight=False)
     for warning in door_warnings(get_settings(), stack.api_url):
         console.print(f"  [bold]warning[/bold]: {warning}", highlight=False)
     console.print("  Stop with Ctrl-C.")
@@ -160,7 +183,7 @@ def check_doors(settings: Settings, prefect_port: int) -> None:
     check_port(settings.intake_host, settings.intake_port, "--intake-port (or PROBLEMFLOW_INTAKE_PORT)")
 
 
-def up(*, prefect_port: int = 4200, intake_workers: int = 1, limit: int = 10) -> None:
+def up(*, prefect_port: int = 4200, intake_workers: int = 1, limit: int = 10, prefect_db: str = "postgres") -> None:
     """Bring the whole stack up and serve every deployment until interrupted."""
     from problemflow.models.db import upgrade
 
@@ -188,7 +211,7 @@ def up(*, prefect_port: int = 4200, intake_workers: int = 1, limit: int = 10) ->
 
     signal.signal(signal.SIGTERM, on_term)
     try:
-        start_prefect(settings, port=prefect_port, stack=stack)
+        start_prefect(settings, port=prefect_port, stack=stack, database=prefect_db)
         start_intake(settings, stack=stack, workers=intake_workers)
         import asyncio
 

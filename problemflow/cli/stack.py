@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Optional
 
 import typer
+
+
+class PrefectDb(str, Enum):
+    postgres = "postgres"
+    sqlite = "sqlite"
 
 
 def up_command(
@@ -13,6 +19,10 @@ def up_command(
                                               help="Port of the intake (default PROBLEMFLOW_INTAKE_PORT, 4300)"),
     intake_workers: int = typer.Option(1, min=1, max=32, help="uvicorn workers for the intake"),
     limit: int = typer.Option(10, min=1, max=100, help="Flow runs at once in this process"),
+    prefect_db: PrefectDb = typer.Option(
+        PrefectDb.postgres, envvar="PROBLEMFLOW_PREFECT_DB", case_sensitive=False,
+        help="Prefect's own database: a private PostgreSQL under the home, or SQLite (answers 503 under load)",
+    ),
 ) -> None:
     """Migrate, start Prefect (server and UI), the intake, and serve every flow."""
     import os
@@ -25,7 +35,7 @@ def up_command(
         os.environ["PROBLEMFLOW_INTAKE_PORT"] = str(intake_port)
         get_settings.cache_clear()
     try:
-        up(prefect_port=prefect_port, intake_workers=intake_workers, limit=limit)
+        up(prefect_port=prefect_port, intake_workers=intake_workers, limit=limit, prefect_db=prefect_db.value)
     except DoorTaken as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
