@@ -14,8 +14,8 @@ Scored per system, side by side in one run:
   match;
 - Drain3 with its default settings (``pip install --no-deps drain3 jsonpickle``:
   its pinned cachetools would break Prefect's);
-- the scan (``--cli``: ``problemflow import incidents`` then ``problemflow
-  scan --full --out``, as a user runs them; otherwise the scan's grouping
+- the scan (``--cli``: ``problemflow db upgrade``, ``problemflow import
+  incidents`` then ``problemflow scan --full --out``, as a user runs them; otherwise the scan's grouping
   called in-process on the same rows);
 - KEDB: a known error per template from its first line (``problemflow kedb
   import``), every later line searched: top-1 right, and precision / recall of
@@ -54,6 +54,9 @@ TIME_COLUMNS = {
     "Linux": (("Month", "Date", "Time"), "%b %d %H:%M:%S"),
     "OpenStack": (("Date", "Time"), "%Y-%m-%d %H:%M:%S.%f"),
 }
+
+SEVERITIES = {"critical", "fatal", "emergency", "alert", "error", "err", "warn", "warning", "notice", "info",
+              "informational", "debug", "trace"}
 
 _BASELINE = [
     re.compile(r"(?:[a-zA-Z]:)?(?:/[\w.-]+)+/?"),  # paths
@@ -149,12 +152,22 @@ def scan_cli(rows: list[dict], name: str, work: Path) -> list:
             stamp = datetime.fromtimestamp(row["_time"], tz=timezone.utc).isoformat()
             writer.writerow([f"{name}-{index}", row["Content"], row.get("Component", ""), row.get("Level", ""), stamp])
     env = dict(os.environ, PROBLEMFLOW_HOME=str(home), PROBLEMFLOW_DATABASE_URL=f"sqlite:///{home}/pf.db")
+    env.pop("PREFECT_API_URL", None)
     run = [str(PROBLEMFLOW)]
-    subprocess.run(run + ["import", "incidents", str(source), "--map", "title=message", "--map",
-                          "external_ref=line", "--map", "service=component", "--map", "opened_at=time",
-                          "--quiet", "--skip-bad"], check=True, env=env, capture_output=True)
+    mapping = ["--map", "title=message", "--map", "external_ref=line", "--map", "service=component",
+               "--map", "opened_at=time"]
+    # severity = level where the column holds levels (one system's "Level" column holds a host name)
+    if {r.get("Level", "").lower() for r in rows} <= SEVERITIES:
+        mapping += ["--map", "severity=level"]
+    subprocess.run(run + ["db", "upgrade"], env=env, check=True, capture_output=True)
+    done = subprocess.run(run + ["import", "incidents", str(source), *mapping, "--quiet"], env=env,
+                          capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"import of {name} failed: {done.stderr.strip()}")
     out = home / "groups.csv"
-    subprocess.run(run + ["scan", "--full", "--out", str(out)], check=True, env=env, capture_output=True)
+    done = subprocess.run(run + ["scan", "--full", "--out", str(out)], env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"scan of {name} failed: {done.stderr.strip()}")
     group_of = {}
     with out.open(newline="", encoding="utf-8") as handle:
         for record in csv.DictReader(handle):
@@ -202,6 +215,7 @@ def kedb_eval(rows: list[dict], foreign: list[str], work: Path, name: str) -> di
             truth_of[known.id] = row["EventId"]
     right = attached = attached_right = searched = 0
     timings = []
+    scored: list[tuple[float, bool]] = []  # (top score, right): how a score maps to a likelihood
     with session_scope(url) as db:
         for index, row in enumerate(rows):
             if first[row["EventId"]] == index:
@@ -214,19 +228,35 @@ def kedb_eval(rows: list[dict], foreign: list[str], work: Path, name: str) -> di
                 continue
             ok = truth_of[matches[0].known_error_id] == row["EventId"]
             right += ok
+            scored.append((matches[0].score, ok))
             if matches[0].score >= threshold:
                 attached += 1
                 attached_right += ok
-        false_attach = sum(
-            1 for text in foreign
-            if (m := search(db_session=db, text=text, top=1)) and m[0].score >= threshold
-        )
+        false_attach = 0
+        for text in foreign:
+            found = search(db_session=db, text=text, top=1)
+            if found:
+                scored.append((found[0].score, False))  # nothing here explains a foreign text
+                false_attach += found[0].score >= threshold
     timings.sort()
     return {"known_errors": len(first), "searched": searched, "top1": right / searched if searched else 1.0,
             "attach_p": attached_right / attached if attached else 1.0,
             "attach_r": attached_right / searched if searched else 1.0,
             "foreign": len(foreign), "foreign_attach": false_attach / len(foreign) if foreign else 0.0,
-            "p99_ms": 1000 * timings[int(0.99 * (len(timings) - 1))] if timings else 0.0}
+            "p99_ms": 1000 * timings[int(0.99 * (len(timings) - 1))] if timings else 0.0, "scored": scored}
+
+
+BINS = [(0.9, 1.01), (0.8, 0.9), (0.6, 0.8), (0.4, 0.6), (0.2, 0.4), (0.0, 0.2)]
+
+
+def reliability(scored: list[tuple[float, bool]]) -> list[str]:
+    """Share of top matches that were right, by score: what a score means."""
+    lines = ["| top score | matches | right |", "|---|---|---|"]
+    for low, high in BINS:
+        inside = [ok for score, ok in scored if low <= score < high]
+        share = f"{sum(inside) / len(inside):.3f}" if inside else "-"
+        lines.append(f"| {low:.1f} to {min(high, 1.0):.1f} | {len(inside)} | {share} |")
+    return lines
 
 
 def main() -> None:
@@ -280,6 +310,7 @@ def main() -> None:
                 for key in ("top1", "attach_p", "attach_r", "foreign_attach")}
         lines.append(f"| **mean** | | | **{mean['top1']:.3f}** | **{mean['attach_p']:.3f}** | "
                      f"**{mean['attach_r']:.3f}** | | **{mean['foreign_attach']:.3f}** | |")
+        lines += [""] + reliability([pair for _, k in kedb_rows for pair in k["scored"]])
     print("\n".join(lines))
     if args.write:
         with (REPO / "bench/RESULTS.md").open("a", encoding="utf-8") as handle:
