@@ -62,9 +62,9 @@ def identify_task(incident_in: IncidentCreate) -> IncidentCreate:
 
 def record(*, db_session, incident_in: IncidentCreate, key: str, actor: str = "system"):
     """Store the identified incident once: a retry with the same key finds the first one."""
-    from problemflow.models.services import incidents
+    from problemflow.models.services import incidents, records
 
-    ref = incident_in.external_ref or key[:120]
+    ref = records.storable(incident_in.external_ref or key[:120])  # as create stores it (no NUL)
     existing = incidents.get_by_external_ref(db_session=db_session, external_ref=ref)
     if existing is not None:
         return existing
