@@ -178,6 +178,53 @@ def scan_cli(rows: list[dict], name: str, work: Path) -> list:
 SEEDS = REPO / "../shared/seeds"
 
 
+def tickets_eval(path: Path, truth_columns: list[str]) -> list[str]:
+    """Help-desk tickets (CSV: title, body, service, opened_at, and the truth columns): how many tickets
+    the scan groups against exact-title matching, and the pairwise precision of both against the
+    tickets' own classification (the truth columns, read only here)."""
+    from problemflow.models.text import template_of
+    from problemflow.tasks.recurrence.config import ScanConfig
+    from problemflow.tasks.recurrence.core import group
+    from problemflow.tasks.recurrence.features import build_frame
+
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    base = datetime(2025, 1, 1, tzinfo=timezone.utc).timestamp()
+    times = []
+    for index, row in enumerate(rows):
+        try:
+            times.append(datetime.fromisoformat(row.get("opened_at", "")).timestamp())
+        except ValueError:
+            times.append(base + index * 60)
+    frame = build_frame(
+        ids=list(range(1, len(rows) + 1)), times=times,
+        columns={"service": [r.get("service") or None for r in rows]},
+        texts=[f"{r['title']} {r['title']} {r['body']}" if r.get("body") else r["title"] for r in rows],
+        labels=None, label_keys=[],  # as the scan reads them (tasks/recurrence/store.py)
+        described=[bool(r.get("body")) for r in rows],
+        templates=[template_of(r["title"]) for r in rows],  # as stored: from the title
+    )
+    label = group(frame, ScanConfig()).label
+    truth = ["|".join(r.get(c, "") for c in truth_columns) for r in rows]
+    predicted = [int(g) if g >= 0 else f"alone-{i}" for i, g in enumerate(label)]
+    titles = Counter(r["title"] for r in rows)
+    exact = [r["title"] if titles[r["title"]] > 1 else f"alone-{i}" for i, r in enumerate(rows)]
+
+    def precision(groups: list) -> float:
+        both = sum(c * (c - 1) // 2 for c in Counter(zip(groups, truth)).values())
+        pairs = sum(c * (c - 1) // 2 for c in Counter(groups).values())
+        return both / pairs if pairs else 1.0
+
+    grouped = sum(1 for g in predicted if not str(g).startswith("alone-"))
+    exact_grouped = sum(1 for g in exact if not str(g).startswith("alone-"))
+    return [
+        "| tickets | method | grouped | pairwise precision vs " + "/".join(truth_columns) + " |",
+        "|---|---|---|---|",
+        f"| {len(rows)} | exact title | {exact_grouped} | {precision(exact):.3f} |",
+        f"| {len(rows)} | scan | {grouped} | {precision(predicted):.3f} |",
+    ]
+
+
 def prose_queries(limit: int = 200) -> list[str]:
     """Paragraphs of prose about IT operations that no log line's known error explains (the articles
     the product was conceived from): what a postmortem or a ticket body reads like."""
@@ -264,6 +311,9 @@ def main() -> None:
     parser.add_argument("--logs", type=Path, default=LOGS, help="directory of *_structured.csv files")
     parser.add_argument("--cli", action="store_true", help="score the scan through the public CLI")
     parser.add_argument("--write", action="store_true", help="append the table to bench/RESULTS.md")
+    parser.add_argument("--tickets", type=Path, help="help-desk tickets CSV (title, body, service, opened_at, ...)")
+    parser.add_argument("--truth", default="category,subcategory,type",
+                        help="the tickets' columns that say what each is about (scoring only)")
     args = parser.parse_args()
     files = sorted(args.logs.glob("*_structured.csv"))
     if not files:
@@ -311,6 +361,8 @@ def main() -> None:
         lines.append(f"| **mean** | | | **{mean['top1']:.3f}** | **{mean['attach_p']:.3f}** | "
                      f"**{mean['attach_r']:.3f}** | | **{mean['foreign_attach']:.3f}** | |")
         lines += [""] + reliability([pair for _, k in kedb_rows for pair in k["scored"]])
+    if args.tickets:
+        lines += [""] + tickets_eval(args.tickets, args.truth.split(","))
     print("\n".join(lines))
     if args.write:
         with (REPO / "bench/RESULTS.md").open("a", encoding="utf-8") as handle:

@@ -129,7 +129,7 @@ def brute(sample: int) -> dict:
     config = ScanConfig()
     frame = frame_of(data, config)
     started = time.perf_counter()
-    matrix = TfidfVectorizer(sublinear_tf=True).fit_transform([frame.texts[c] for c in frame.text_codes])
+    matrix = TfidfVectorizer(sublinear_tf=True).fit_transform(data.texts)
     score = (matrix @ matrix.T).toarray().astype(np.float32) * config.weights["text"]
     for name, codes in frame.signals.items():
         weight = config.weights.get(name, config.label_weights.get(name.split(":", 1)[-1], 0))
@@ -145,55 +145,78 @@ def brute(sample: int) -> dict:
             "brute_projected_1m_hours": round(brute_seconds * (1_000_000 / sample) ** 2 / 3600, 1)}
 
 
-def database(size: int, new: int) -> dict:
-    """``run_scan`` on SQLite: full scan of ``size`` incidents, then an incremental scan of ``new`` more."""
+def db_load(url: str, size: int, lo: int, hi: int) -> dict:
+    """Write incidents ``lo``..``hi`` of a ``size``-incident synthetic history, the way the intake does
+    (Core inserts; each template computed by the column's default)."""
+    from datetime import datetime, timezone
+
     from sqlalchemy import insert
 
     from bench.synthetic import generate
     from problemflow.models.base import utcnow
     from problemflow.models.db import session_scope, upgrade
     from problemflow.models.incident import Incident
+
+    upgrade(url)
+    data = generate(size)
+    now = utcnow()
+    started = time.perf_counter()
+    for start in range(lo, hi, 20_000):
+        batch = [{
+            "id": int(data.ids[i]), "title": data.texts[i], "description": "", "source": "api",
+            "fingerprint": None, "labels": data.labels[i] or {},
+            **{k: v[i] for k, v in data.columns.items() if k != "fingerprint"},
+            "impact": "medium", "urgency": "medium", "priority": "3-moderate", "state": "resolved",
+            "opened_at": datetime.fromtimestamp(float(data.times[i]), tz=timezone.utc),
+            "occurrence_count": 1, "created_at": now, "updated_at": now,
+        } for i in range(start, min(start + 20_000, hi))]
+        with session_scope(url) as db:
+            db.execute(insert(Incident), batch)
+    return {"rows": hi - lo, "seconds": round(time.perf_counter() - started, 1)}
+
+
+def db_scan(url: str, mode: str) -> dict:
+    """``run_scan`` as ``problemflow scan`` runs it, in a process of its own (its peak is the scan's)."""
+    from problemflow.models.db import session_scope
     from problemflow.tasks.recurrence import ScanConfig, run_scan
 
-    home = Path(tempfile.mkdtemp(prefix="problemflow-bench-"))
-    url = f"sqlite:///{home / 'bench.db'}"
-    upgrade(url)
-    data = generate(size + new)
-    from datetime import datetime, timezone
-
-    def rows(lo, hi):
-        now = utcnow()
-        for i in range(lo, hi):
-            yield {
-                "id": int(data.ids[i]), "title": data.texts[i], "description": "", "source": "api",
-                "fingerprint": None, "labels": data.labels[i] or {},
-                **{k: v[i] for k, v in data.columns.items() if k != "fingerprint"},
-                "impact": "medium", "urgency": "medium", "priority": "3-moderate", "state": "resolved",
-                "opened_at": datetime.fromtimestamp(float(data.times[i]), tz=timezone.utc),
-                "occurrence_count": 1, "created_at": now, "updated_at": now,
-            }
-
-    def load(lo, hi):
-        batch = list(rows(lo, hi))
-        with session_scope(url) as db:
-            for start in range(0, len(batch), 20_000):
-                db.execute(insert(Incident), batch[start : start + 20_000])
-
-    # fingerprints are left out: the intake allows one open incident per fingerprint
-    load(0, size)
-    config = ScanConfig(threshold=1_000_000)  # grouping and writing only; problems are measured in the tests
+    config = ScanConfig(threshold=1_000_000)  # grouping and writing; opening problems is measured in the tests
     started = time.perf_counter()
     with session_scope(url) as db:
-        full = run_scan(db_session=db, mode="full", config=config)
-    full_seconds = time.perf_counter() - started
-    load(size, size + new)
-    started = time.perf_counter()
-    with session_scope(url) as db:
-        inc = run_scan(db_session=db, mode="incremental", config=config)
-    inc_seconds = time.perf_counter() - started
-    return {"size": size, "new": new, "full_seconds": round(full_seconds, 2), "full_links": full.links,
-            "incremental_seconds": round(inc_seconds, 2), "incremental_considered": inc.incidents_considered,
-            "peak_mb": round(peak_mb())}
+        result = run_scan(db_session=db, mode=mode, config=config)
+    return {"seconds": round(time.perf_counter() - started, 2), "considered": result.incidents_considered,
+            "links": result.links, "groups": result.groups_touched, "peak_mb": round(peak_mb())}
+
+
+def database(size: int, new: int, postgresql: int = 0) -> dict:
+    """Full scan of ``size`` incidents, then an incremental scan of ``new`` more, through SQLite (or
+    PostgreSQL at ``PROBLEMFLOW_BENCH_POSTGRESQL``), each step in its own process."""
+    if postgresql:
+        import sqlalchemy
+
+        base = os.environ.get("PROBLEMFLOW_BENCH_POSTGRESQL", "postgresql+psycopg://127.0.0.1:5432/postgres")
+        name = f"problemflow_bench_{os.getpid()}"
+        admin = sqlalchemy.create_engine(base, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        url = base.rsplit("/", 1)[0] + f"/{name}"
+    else:
+        home = Path(tempfile.mkdtemp(prefix="problemflow-bench-"))
+        url = f"sqlite:///{home / 'bench.db'}"
+    try:
+        loaded = child(["dbload", url, str(size + new), "0", str(size)])
+        full = child(["dbscan", url, "full"])
+        child(["dbload", url, str(size + new), str(size), str(size + new)])
+        inc = child(["dbscan", url, "incremental"])
+    finally:
+        if postgresql:
+            admin.dispose()
+            with sqlalchemy.create_engine(base, isolation_level="AUTOCOMMIT").connect() as connection:
+                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return {"size": size, "new": new, "database": "postgresql" if postgresql else "sqlite",
+            "load_seconds": loaded["seconds"], "full_seconds": full["seconds"], "full_links": full["links"],
+            "full_peak_mb": full["peak_mb"], "incremental_seconds": inc["seconds"],
+            "incremental_considered": inc["considered"], "incremental_peak_mb": inc["peak_mb"]}
 
 
 def import_log(sample: int) -> dict:
@@ -231,7 +254,9 @@ def import_log(sample: int) -> dict:
 
 
 def child(args: list[str]) -> dict:
-    output = subprocess.run([sys.executable, __file__, "--one", *args], check=True, capture_output=True, text=True)
+    output = subprocess.run([sys.executable, __file__, "--one", *args], capture_output=True, text=True)
+    if output.returncode:
+        raise SystemExit(f"{' '.join(args)} failed:\n{output.stderr[-3000:]}")
     return json.loads(output.stdout.strip().splitlines()[-1])
 
 
@@ -244,8 +269,14 @@ def main() -> int:
     args = parser.parse_args()
     if args.one:
         kind, *values = args.one
-        numbers = [int(v) for v in values]
-        result = {"core": core, "incremental": incremental, "brute": brute, "db": database, "import": import_log}[kind](*numbers)
+        if kind == "dbload":
+            result = db_load(values[0], *(int(v) for v in values[1:]))
+        elif kind == "dbscan":
+            result = db_scan(*values)
+        else:
+            numbers = [int(v) for v in values]
+            result = {"core": core, "incremental": incremental, "brute": brute, "db": database,
+                      "import": import_log}[kind](*numbers)
         print(json.dumps(result))
         return 0
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
@@ -263,14 +294,14 @@ def main() -> int:
     print(f"brute-force similarity on a 5,000 sample: {r['brute_seconds']} s ({r['brute_links']:,} burst links) vs scan "
           f"{r['scan_seconds']} s ({r['scan_links']:,} links): {r['brute_seconds'] / max(r['scan_seconds'], 0.001):.0f}x; "
           f"brute force projected to 1M: {r['brute_projected_1m_hours']} h", flush=True)
-    r = child(["db", str(args.db_size), str(args.db_size // 100)])
-    print(f"db (SQLite) full scan {r['size']:,}: {r['full_seconds']} s; incremental {r['new']:,} new: "
-          f"{r['incremental_seconds']} s ({r['incremental_considered']:,} considered); peak {r['peak_mb']} MB", flush=True)
-    wanted = not args.no_db_1m and args.db_size < 1_000_000 and "1000000" in args.sizes
-    r = child(["db", "1000000", "10000"]) if wanted else None
-    if r:
-        print(f"db (SQLite) full scan {r['size']:,}: {r['full_seconds']} s; incremental {r['new']:,} new: "
-              f"{r['incremental_seconds']} s ({r['incremental_considered']:,} considered); peak {r['peak_mb']} MB", flush=True)
+    runs = [(args.db_size, 0)]
+    if not args.no_db_1m and args.db_size < 1_000_000 and "1000000" in args.sizes:
+        runs += [(1_000_000, 0), (1_000_000, 1)]
+    for size, postgresql in runs:
+        r = child(["db", str(size), str(10_000 if size >= 1_000_000 else size // 100), str(postgresql)])
+        print(f"end to end ({r['database']}) full scan {r['size']:,}: {r['full_seconds']} s, peak {r['full_peak_mb']} MB; "
+              f"incremental {r['new']:,} new: {r['incremental_seconds']} s ({r['incremental_considered']:,} considered), "
+              f"peak {r['incremental_peak_mb']} MB | writing the incidents took {r['load_seconds']} s", flush=True)
     if DATA.exists():
         r = child(["import", "2000"])
         print(f"import of the ServiceNow log: {r['events']:,} events -> {r['incidents']:,} incidents in {r['seconds']} s | "

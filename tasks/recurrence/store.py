@@ -59,7 +59,9 @@ def load_frame(
         ids=ids,
         times=times,
         columns={name: columns[5 + i] for i, name in enumerate(FIELD_SIGNALS)},
-        texts=[f"{t} {d}" if d else t for t, d in zip(titles, descriptions)],
+        # what people wrote is compared title and description together, the title counting twice: a
+        # description is often boilerplate ("see attached", a signature) that must not outweigh the summary
+        texts=[f"{t} {t} {d}" if d else t for t, d in zip(titles, descriptions)],
         labels=label_values,
         label_keys=[k for k, w in config.label_weights.items() if w > 0],
         templates=columns[-1],
