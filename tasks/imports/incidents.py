@@ -30,7 +30,7 @@ from problemflow.models.enums import IncidentSource, IncidentState
 from problemflow.models.incident import Incident, IncidentCreate
 from problemflow.models.states import priority_for
 from problemflow.models.text import template_of
-from problemflow.tasks.imports.mapping import FIELDS, LABEL_PREFIX, LABELS_COLUMN, Column, MappingError, resolve
+from problemflow.tasks.imports.mapping import FIELDS, LABEL_PREFIX, LABELS_COLUMN, Column, MappingError, cell, resolve
 from problemflow.tasks.imports.reading import Format, Record, open_export
 from problemflow.tasks.imports.summary import BadRow, ImportSummary, validation_text
 from problemflow.tasks.imports.values import BadValue, TimeReader, level, severity
@@ -92,7 +92,8 @@ class RowReader:
         if raw not in (None, ""):
             if not isinstance(raw, dict):
                 raise BadRow("labels: not a JSON object")
-            labels = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in raw.items() if v is not None}
+            labels = {cell(str(k)): cell(v) for k, v in raw.items()}
+            labels = {k: v for k, v in labels.items() if k and v is not None}
         for name, label_column in self.labels:
             value = label_column.value(values)
             if value is not None:

@@ -34,7 +34,7 @@ def _list(value: Any, column: str) -> list[str]:
     if isinstance(value, list):
         return [text for text in (cell(v) for v in value) if text]
     if isinstance(value, str):
-        return [part.strip() for part in _LIST_SEPARATORS.split(value) if part.strip()]
+        return [text for text in (cell(part) for part in _LIST_SEPARATORS.split(value)) if text]
     raise BadRow(f"{column}: a list or a comma separated text, not {type(value).__name__}")
 
 
@@ -50,7 +50,8 @@ def _labels(value: Any) -> dict[str, str]:
         return {}
     if not isinstance(value, dict):
         raise BadRow("labels: not a JSON object")
-    return {str(k): text for k, text in ((k, cell(v)) for k, v in value.items()) if text is not None}
+    labels = {cell(str(k)): cell(v) for k, v in value.items()}
+    return {k: v for k, v in labels.items() if k and v is not None}
 
 
 def row_known_error(values: dict[str, Any]):

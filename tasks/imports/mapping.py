@@ -23,16 +23,18 @@ class MappingError(ValueError):
 
 
 def cell(value: Any) -> Optional[str]:
-    """A cell as text, trimmed; empty is None. JSON values: numbers and booleans as written,
-    objects and lists as compact JSON."""
+    """A cell as text, trimmed and without NUL; empty is None. JSON values: numbers and
+    booleans as written, objects and lists as compact JSON."""
     if value is None:
         return None
     if isinstance(value, str):
+        if "\x00" in value:  # PostgreSQL stores no NUL, and it means nothing to a person
+            value = value.replace("\x00", "")
         return value.strip() or None
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+        return json.dumps(value, separators=(",", ":"), sort_keys=True)
     return str(value)
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from problemflow.models.enums import KnownErrorState
 from problemflow.models.kedb import KnownError, KnownErrorCreate, Signature
-from problemflow.models.services import kedb
+from problemflow.models.services import kedb, records
 
 ACTOR = "kedb-import"
 Key = tuple[str, str]
@@ -58,7 +58,11 @@ def known_error_in(
     category: Optional[str] = None, subcategory: Optional[str] = None, symptom: Optional[str] = None,
     keywords: Sequence[str] = (), fingerprints: Sequence[str] = (), labels: Optional[dict[str, str]] = None,
 ) -> KnownErrorCreate:
-    """The record to create, checked (pydantic's ValidationError names a field that does not fit)."""
+    """The record to create, checked (pydantic's ValidationError names a field that does not fit);
+    NUL characters are dropped, as from every record stored."""
+    title, symptoms, root_cause, workaround, service, category, subcategory, symptom = records.storable(
+        (title, symptoms, root_cause, workaround, service, category, subcategory, symptom))
+    keywords, fingerprints, labels = records.storable((list(keywords), list(fingerprints), dict(labels or {})))
     if not (root_cause or "").strip() and not (workaround or "").strip():
         raise NothingKnown("root_cause and workaround are both empty; a known error has at least one")
     return KnownErrorCreate(
@@ -68,7 +72,7 @@ def known_error_in(
             category=category or None, subcategory=subcategory or None, symptom=symptom or None,
             keywords=[k.strip() for k in keywords if k.strip()],
             fingerprints=[f.strip() for f in fingerprints if f.strip()],
-            labels=dict(labels or {}),
+            labels=labels,
         ),
     )
 

@@ -225,3 +225,13 @@ def test_map_names_a_missing_column(clean_db, tmp_path):
         run(clean_db, path, "title=Message", "opened_at=Date+Time")
     with pytest.raises(MappingError, match="is not a field"):
         parse_maps(["colour=Message"])
+
+
+def test_nul_is_dropped_from_every_stored_text(clean_db, tmp_path):
+    path = write(tmp_path, "a.jsonl", json.dumps({
+        "title": "Disk\x00 full", "opened_at": "2026-11-27T10:00:00Z", "service": "bil\x00ling",
+        "labels": {"te\x00am": "d\x00ba", "empty": ""},
+    }) + "\n")
+    run(clean_db, path)
+    (incident,) = stored(clean_db)
+    assert (incident.title, incident.service, incident.labels) == ("Disk full", "billing", {"team": "dba"})

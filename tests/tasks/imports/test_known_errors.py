@@ -78,3 +78,13 @@ def test_labels_must_be_an_object_and_title_a_column(clean_db, tmp_path):
     headless.write_text("name,fix\nX,y\n")
     with pytest.raises(UnreadableFile, match="no title column"):
         run(clean_db, headless)
+
+
+def test_nul_is_dropped_from_known_errors(clean_db, tmp_path):
+    path = tmp_path / "kedb.jsonl"
+    path.write_text(json.dumps({"title": "Time\x00out", "workaround": "re\x00try", "keywords": "a\x00b; c",
+                                "labels": {"k\x00": "v\x00"}}) + "\n")
+    run(clean_db, path)
+    (known,) = known_errors(clean_db)
+    assert (known.title, known.workaround, known.signature["keywords"], known.signature["labels"]) == (
+        "Timeout", "retry", ["ab", "c"], {"k": "v"})
