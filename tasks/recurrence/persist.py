@@ -217,37 +217,57 @@ def write_incremental(
             group_id = moved[group_id]
         return group_id
 
+    placed: list[tuple[np.ndarray, object]] = []  # fresh positions, and the group id (or the new group's key)
+    new_groups: list[dict] = []
     for members in _components(grouping):
-        member_ids = [int(frame.ids[p]) for p in members]
+        member_ids = frame.ids[members].tolist()
         existing = sorted(
             {resolve(stored[i]) for i in member_ids if i in stored}, key=lambda g: _first_id(groups[g].key)
         )
+        fresh = np.asarray([p for p, i in zip(members.tolist(), member_ids) if i not in stored], dtype=np.int64)
         if existing:
             target = groups[existing[0]]
             for other_id in existing[1:]:
                 _merge(db_session, target, groups[other_id])
                 moved[other_id] = target.id
                 written.groups.discard(other_id)
+            written.groups.add(target.id)
+            placed.append((fresh, target.id))
         else:
             first = members[np.argmin(frame.ids[members])]
-            target = RecurrenceGroup(
-                key=group_key(int(frame.ids[first])), size=0,
-                first_seen=_when(frame.times[first]), last_seen=_when(frame.times[first]),
-                summary=_summary(frame, first), algorithm_version=ALGORITHM_VERSION,
-            )
-            db_session.add(target)
-            db_session.flush()
-            groups[target.id] = target
-        fresh = [p for p, i in zip(members, member_ids) if i not in stored]
-        rows = _member_rows(frame, grouping, np.asarray(fresh, dtype=np.int64),
-                            np.full(len(fresh), target.id, dtype=np.int64), run_id, now) if fresh else []
-        if rows:
-            db_session.execute(insert(RecurrenceMember), rows)
-            written.new_members.setdefault(target.id, []).extend(r["incident_id"] for r in rows)
-            written.links += len(rows)
-            for i in (r["incident_id"] for r in rows):
-                stored[i] = target.id
-        written.groups.add(target.id)
+            key = group_key(int(frame.ids[first]))
+            new_groups.append({
+                "key": key, "size": 0, "first_seen": _when(frame.times[first]), "last_seen": _when(frame.times[first]),
+                "summary": _summary(frame, first), "algorithm_version": ALGORITHM_VERSION,
+                "created_at": now, "updated_at": now,
+            })
+            placed.append((fresh, key))
+    # new groups and every new member in batches (Core): a scan after a storm may place thousands
+    db_session.flush()
+    connection = db_session.connection()
+    for chunk in _batches(new_groups):
+        connection.execute(insert(RecurrenceGroup.__table__), chunk)
+    keys = [row["key"] for row in new_groups]
+    id_of: dict[str, int] = {}
+    for chunk in _batches(keys, 900):
+        id_of.update(connection.execute(
+            select(RecurrenceGroup.key, RecurrenceGroup.id).where(RecurrenceGroup.key.in_(chunk))).all())
+    positions = [fresh for fresh, _ in placed if len(fresh)]
+    owners = [np.full(len(fresh), id_of.get(owner, owner) if isinstance(owner, str) else owner, dtype=np.int64)
+              for fresh, owner in placed if len(fresh)]
+    written.groups.update(id_of.values())
+    if positions:
+        positions_all, owners_all = np.concatenate(positions), np.concatenate(owners)
+        insert_members = _bulk_member_insert(connection, run_id, now)
+        for start in range(0, len(positions_all), BATCH):
+            chunk = positions_all[start:start + BATCH]
+            texts, scores, via = reasons(frame, grouping, chunk)
+            group_ids = owners_all[start:start + BATCH].tolist()
+            incident_ids = frame.ids[chunk].tolist()
+            insert_members(list(zip(incident_ids, group_ids, via, texts, scores.tolist())))
+            for incident_id, group_id in zip(incident_ids, group_ids):
+                written.new_members.setdefault(group_id, []).append(incident_id)
+        written.links = len(positions_all)
     _refresh(db_session, written.groups)
     return written
 
