@@ -22,6 +22,7 @@ shared field alone. Vectorised over arrays from :mod:`tasks.recurrence.features`
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,6 +36,7 @@ from problemflow.tasks.recurrence.similar import similar_nodes
 from problemflow.tasks.recurrence.templates import merge
 
 TEXT_BIT = "text"
+_WORDY = re.compile(r"[^\W\d_]{2}")
 RULE_BURST, RULE_RECURRENCE, RULE_MESSAGE, RULE_SIMILAR, RULE_FINGERPRINT = 1, 2, 3, 4, 5
 
 
@@ -267,7 +269,9 @@ def message_clusters(frame: Frame, config: ScanConfig) -> tuple[np.ndarray, list
         return cached[1], cached[2]
     counts = np.bincount(frame.template_codes[frame.template_codes >= 0], minlength=len(frame.templates))
     of_template, merged = merge(frame.templates, counts, min_values=config.template_min_values)
-    lookup = np.asarray(of_template + [-1], dtype=np.int64)
+    # a template with no word left ("<*>": a bare number or address) says nothing about what happened
+    telling = [bool(_WORDY.search(t)) for t in frame.templates]
+    lookup = np.asarray([c if ok else -1 for c, ok in zip(of_template, telling)] + [-1], dtype=np.int64)
     cluster = lookup[frame.template_codes]  # -1 indexes the appended -1
     frame._clusters = (config.template_min_values, cluster, merged)
     return cluster, merged

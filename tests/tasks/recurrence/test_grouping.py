@@ -173,3 +173,9 @@ def test_an_incremental_scan_finds_a_message_last_seen_months_ago(db):
     assert groups(db) == {f"rec-{old[0]}": set(old + [later])}
     reason = db.get(RecurrenceMember, later).reason
     assert reason.startswith("same message, 120.0 days apart"), reason
+
+
+def test_a_title_with_no_word_left_is_not_a_message(db):
+    bare = [add(db, m, f"10.0.0.{m}") for m in (1, 2, 3)]
+    run_scan(db_session=db, mode="full")
+    assert not set(bare) & set().union(*groups(db).values())
