@@ -13,7 +13,7 @@ try:  # Typer 0.2x carries its own copy of click; older releases use click itsel
     from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 except ImportError:  # pragma: no cover - depends on the Typer release installed
     from click.exceptions import ClickException, NoArgsIsHelpError, UsageError
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 
 from problemflow.cli.output import err_console
 from problemflow.tasks.common.neutralise import NotOurs, terminal
@@ -62,6 +62,16 @@ def usage_message(error: UsageError) -> str:
     return terminal(f"{where}: {what[:1].lower()}{what[1:]} (see {where} --help)")
 
 
+def one_line(text: object) -> str:
+    """An error's text as one line for a terminal (a driver's message can hold the SQL)."""
+    return terminal(" ".join(str(text).split()))
+
+
+def _say(message: str, code: int) -> None:
+    err_console.print(message, markup=False, highlight=False)
+    sys.exit(code)
+
+
 def main() -> None:
     """Entry point: run the app, turning expected errors into one-line messages."""
     try:
@@ -72,35 +82,24 @@ def main() -> None:
     except NoArgsIsHelpError:  # a group named alone has printed its help
         sys.exit(2)
     except UsageError as error:
-        err_console.print(usage_message(error), markup=False, highlight=False)
-        sys.exit(2)
+        _say(usage_message(error), 2)
     except ClickException as error:
-        err_console.print(f"error: {terminal(' '.join(error.format_message().split()))}", markup=False,
-                          highlight=False)
-        sys.exit(error.exit_code if error.exit_code in (1, 2) else 1)
+        _say(f"error: {one_line(error.format_message())}", error.exit_code if error.exit_code in (1, 2) else 1)
     except typer.Abort:
-        err_console.print("error: stopped before it was done", markup=False, highlight=False)
-        sys.exit(1)
+        _say("error: stopped before it was done", 1)
     except ValidationError as error:
-        err_console.print(f"error: {terminal(validation_message(error))}", markup=False, highlight=False)
-        sys.exit(2)
+        _say(f"error: {one_line(validation_message(error))}", 2)
     except NotOurs as error:
-        err_console.print(f"error: {terminal(error)}", markup=False, highlight=False)
-        sys.exit(2)
+        _say(f"error: {one_line(error)}", 2)
     except (ProblemflowError, IllegalTransition, ValueError) as error:
-        err_console.print(f"error: {terminal(error)}", markup=False, highlight=False)
-        sys.exit(1)
+        _say(f"error: {one_line(error)}", 1)
     except OperationalError as error:
-        err_console.print(
-            f"error: the database cannot be reached: {terminal(error.orig)}", markup=False, highlight=False
-        )
-        sys.exit(3)
+        _say(f"error: the database cannot be reached: {one_line(error.orig)}", 3)
+    except DataError as error:  # a value the database cannot store: too long, a NUL on PostgreSQL
+        _say(f"error: the database refused a value: {one_line(error.orig)}", 2)
     except OverflowError as error:
-        err_console.print(f"error: a number or date is out of range ({terminal(error)})", markup=False, highlight=False)
-        sys.exit(2)
+        _say(f"error: a number or date is out of range ({one_line(error)})", 2)
     except Exception as error:  # noqa: BLE001 - a person gets one line, never a traceback
         if os.environ.get("PROBLEMFLOW_DEBUG"):
             raise
-        err_console.print(f"error: {type(error).__name__}: {terminal(error)} (PROBLEMFLOW_DEBUG=1 shows where)",
-                          markup=False, highlight=False)
-        sys.exit(1)
+        _say(f"error: {type(error).__name__}: {one_line(error)} (PROBLEMFLOW_DEBUG=1 shows where)", 1)
