@@ -32,7 +32,12 @@ class ScanParameters(BaseModel):
     threshold_days: Optional[float] = Field(default=None, gt=0, le=365, description="...within this many days")
     burst_minutes: Optional[float] = Field(default=None, gt=0, le=1440, description="How close in time a burst is")
     burst_min_score: Optional[float] = Field(default=None, gt=0, description="Evidence a burst link needs")
-    window_days: Optional[float] = Field(default=None, gt=0, le=365, description="Longest gap a link may span")
+    window_days: Optional[float] = Field(
+        default=None, gt=0, le=365, description="Longest gap an alert fingerprint or a burst link may span")
+    split_by_service: Optional[bool] = Field(
+        default=None, description="The same message on two services is two recurrences")
+    similar_min_text: Optional[float] = Field(
+        default=None, ge=0, le=1, description="Text similarity at which two tickets worded differently are one (1: off)")
     open_max: Optional[int] = Field(
         default=None, ge=0, le=1000,
         description="Problems the scan keeps open at once; further groups wait in its ranked queue",

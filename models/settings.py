@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     # recurrence
     recurrence_threshold: int = Field(default=3, ge=2, description="incidents in a group to open a problem")
     recurrence_window_days: int = Field(default=7, ge=1)
+    recurrence_split_by_service: bool = Field(
+        default=False, description="the same message on two services is two recurrences (the service field names "
+        "the affected service, not the program that logged the message)")
     recurrence_open_max: int = Field(
         default=5, ge=0, le=1000,
         description="problems the recurrence scan keeps open at once; further groups wait, ranked, in its queue")

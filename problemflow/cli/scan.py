@@ -21,6 +21,13 @@ def scan_command(
     threshold: Optional[int] = typer.Option(None, min=2, help="Incidents in a group that open a problem"),
     threshold_days: Optional[float] = typer.Option(None, min=0.01, help="...within this many days"),
     burst_minutes: Optional[float] = typer.Option(None, min=0.01, help="How close in time a burst is"),
+    split_by_service: Optional[bool] = typer.Option(
+        None, "--split-by-service/--no-split-by-service",
+        help="The same message on two services is two recurrences (PROBLEMFLOW_RECURRENCE_SPLIT_BY_SERVICE)",
+    ),
+    similar_min_text: Optional[float] = typer.Option(
+        None, min=0, max=1, help="Text similarity at which tickets worded differently are one (1: off; 0.8)"
+    ),
     open_max: Optional[int] = typer.Option(
         None, min=0, max=1000, help="Problems the scan keeps open at once (PROBLEMFLOW_RECURRENCE_OPEN_MAX, 5)"
     ),
@@ -44,7 +51,8 @@ def scan_command(
 
     overrides = {
         "threshold": threshold, "threshold_days": threshold_days,
-        "burst_minutes": burst_minutes, "open_max": open_max,
+        "burst_minutes": burst_minutes, "open_max": open_max, "split_by_service": split_by_service,
+        "similar_min_text": similar_min_text,
     }
     result = scan("full" if full else "incremental", overrides)
     announced = announce(result.problems_opened)

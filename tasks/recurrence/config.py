@@ -118,7 +118,7 @@ class ScanConfig(BaseModel):
 
         settings = get_settings()
         values = {"threshold": settings.recurrence_threshold, "threshold_days": settings.recurrence_window_days,
-                  "open_max": settings.recurrence_open_max}
+                  "open_max": settings.recurrence_open_max, "split_by_service": settings.recurrence_split_by_service}
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 

@@ -179,3 +179,18 @@ def test_a_title_with_no_word_left_is_not_a_message(db):
     bare = [add(db, m, f"10.0.0.{m}") for m in (1, 2, 3)]
     run_scan(db_session=db, mode="full")
     assert not set(bare) & set().union(*groups(db).values())
+
+
+def test_the_service_split_is_a_setting(db, monkeypatch):
+    from problemflow.models.settings import get_settings
+
+    web = [add(db, d, "Disk full on /var", service="web") for d in range(2)]
+    mail = [add(db, d + 5, "Disk full on /var", service="mail") for d in range(2)]
+    monkeypatch.setenv("PROBLEMFLOW_RECURRENCE_SPLIT_BY_SERVICE", "true")
+    get_settings.cache_clear()
+    try:
+        run_scan(db_session=db, mode="full", config=ScanConfig.from_settings())
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    assert sorted(groups(db).values(), key=min) == [set(web), set(mail)]
