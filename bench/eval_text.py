@@ -61,8 +61,8 @@ SEVERITIES = {"critical", "fatal", "emergency", "alert", "error", "err", "warn",
 _BASELINE = [
     re.compile(r"(?:[a-zA-Z]:)?(?:/[\w.-]+)+/?"),  # paths
     re.compile(r"\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?"),  # IP addresses
-    re.compile(r"\b0x[0-9a-fA-F]+\b|\b[0-9a-fA-F]{8,}\b"),  # hex
-    re.compile(r"\d+"),  # digits
+    re.compile(r"\b0x[0-9a-fA-F]+\b|-?\b[0-9a-fA-F]{8,}\b"),  # hex
+    re.compile(r"-?\d+"),  # numbers, with their sign
 ]
 
 
