@@ -47,7 +47,7 @@ def servicenow(
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=err_console,
-        disable=quiet or as_json,
+        disable=quiet or as_json or not err_console.is_terminal,
         transient=False,
     ) as progress:
         reading = progress.add_task("reading bytes", total=size)
@@ -162,7 +162,8 @@ def incidents(
 
 def _progress(disable: bool) -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeElapsedColumn(),
-                    console=err_console, disable=disable, transient=False)
+                    # a bar drawn into a file or a pipe is only noise after the answer
+                    console=err_console, disable=disable or not err_console.is_terminal, transient=False)
 
 
 def register(root: typer.Typer) -> None:

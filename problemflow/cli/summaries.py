@@ -36,7 +36,8 @@ def report(summary: ImportSummary, as_json: bool, what: str) -> None:
         print(json.dumps(summary.as_dict(), indent=2, ensure_ascii=True))
     else:
         print(f"{terminal(summary.path)}: {rows(summary.rows)} read: {summary.imported:,} {what} imported, "
-              f"{summary.already_present:,} already present, {summary.bad:,} bad")
+              f"{summary.already_present:,} already present, {summary.bad:,} bad"
+              + (f"; {summary.titles_shortened:,} titles cut to 500 characters" if summary.titles_shortened else ""))
         for line, reason in summary.bad_rows[:SHOWN_BAD]:
             say(f"  line {line}: {reason}")
         if summary.bad > SHOWN_BAD:

@@ -36,6 +36,7 @@ from problemflow.tasks.imports.summary import BadRow, ImportSummary, validation_
 from problemflow.tasks.imports.values import BadValue, TimeReader, level, severity
 
 BATCH = 2000
+TITLE_MAX = 500  # models.incident.Incident.title
 TEMPLATES_KEPT = 50_000  # titles whose template is remembered during one import
 _UNSEEN = object()
 DERIVED_PREFIX = "import:"
@@ -65,6 +66,7 @@ class RowReader:
     def __init__(self, mapping: dict[str, Column], options: ImportOptions, now: datetime):
         self.options = options
         self.now = now
+        self.shortened = 0  # titles longer than a title holds, cut (a log line can be kilobytes)
         self.times = TimeReader(options.time_format, options.zone or timezone.utc)
         self.fields = [(name, column) for name, column in mapping.items() if name in FIELDS]
         self.labels_column = mapping.get(LABELS_COLUMN)
@@ -124,6 +126,10 @@ class RowReader:
         title = got.get("title")
         if title is None:
             raise BadRow("title: empty")
+        if len(title) > TITLE_MAX:
+            # the message is the record: a long one is kept as far as a title holds, not refused
+            title = title[:TITLE_MAX - 1].rstrip() + "\u2026"
+            self.shortened += 1
         opened_at = self.time(got, "opened_at")
         if opened_at is None:
             if not self.options.stamp_now:
@@ -288,6 +294,7 @@ def import_incidents(
             row["external_ref"] = derived or row["external_ref"]
             writer.add(record.line, row)
         writer.flush()
+        summary.titles_shortened = reader.shortened
         if on_read is not None:
             on_read(opened.size, opened.size)
     return summary.finish(options.skip_bad)

@@ -28,6 +28,7 @@ class ImportSummary:
     bad: int = 0
     bad_rows: list[tuple[int, str]] = field(default_factory=list)
     committed: bool = False
+    titles_shortened: int = 0  # incidents only: titles over 500 characters, cut to 500
 
     def add_bad(self, line: int, reason: str) -> None:
         self.bad += 1

@@ -151,22 +151,23 @@ def test_bad_rows_are_listed_by_line_and_nothing_is_imported(clean_db, tmp_path)
                  '"two\nlines",2026-11-27T10:00:00Z,a\n'             # lines 4-5: one record
                  'late,yesterday,a\n'                                # line 6: not a time
                  'short,2026-11-27T10:00:00Z\n'                      # line 7: a field missing
-                 f'{"x" * 501},2026-11-27T10:00:00Z,a\n')            # line 8: title too long
+                 f'{"x" * 501},2026-11-27T10:00:00Z,a\n')            # line 8: a long message, kept cut
     with pytest.raises(BadRows) as refused:
         run(clean_db, path)
     summary = refused.value.summary
-    assert [line for line, _ in summary.bad_rows] == [3, 6, 7, 8]
+    assert [line for line, _ in summary.bad_rows] == [3, 6, 7]
     reasons = dict(summary.bad_rows)
     assert reasons[3] == "title: empty"
     assert "'yesterday'" in reasons[6] and "ISO 8601" in reasons[6]
     assert "2 fields" in reasons[7]
-    assert reasons[8].startswith("title:") and "500" in reasons[8]
-    assert (summary.new, summary.imported, summary.committed) == (2, 0, False)
+    assert (summary.new, summary.imported, summary.committed) == (3, 0, False)
     assert count(clean_db) == 0 and count(clean_db, AuditEvent) == 0
 
     kept = run(clean_db, path, skip_bad=True)
-    assert (kept.imported, kept.bad, kept.committed) == (2, 4, True)
-    assert [i.title for i in stored(clean_db)] == ["fine", "two\nlines"]
+    assert (kept.imported, kept.bad, kept.committed, kept.titles_shortened) == (3, 3, True, 1)
+    titles = [i.title for i in stored(clean_db)]
+    assert titles[:2] == ["fine", "two\nlines"]
+    assert len(titles[2]) == 500 and titles[2].endswith("\u2026") and titles[2].startswith("x" * 499)
 
 
 def test_over_long_records_are_bad_rows_and_reading_goes_on(clean_db, tmp_path):
