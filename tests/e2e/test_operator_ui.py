@@ -18,9 +18,14 @@ from tests.waiting import Stop, wait_until
 pytestmark = pytest.mark.sqlite_only
 
 
-def wait_for_state(run_id: str, states: set[str], timeout: float = 120) -> str:
+def read_state(run_id: str):
     from prefect.client.orchestration import get_client
 
+    with get_client(sync_client=True) as client:
+        return client.read_flow_run(run_id).state
+
+
+def wait_for_state(run_id: str, states: set[str], timeout: float = 120) -> str:
     def reached(state) -> bool:
         if state and state.name in states:
             return True
@@ -28,10 +33,23 @@ def wait_for_state(run_id: str, states: set[str], timeout: float = 120) -> str:
             raise Stop(f"run {run_id} ended {state.name}: {state.message}")
         return False
 
-    with get_client(sync_client=True) as client:
-        state = wait_until(lambda: client.read_flow_run(run_id).state, reached, what=f"run {run_id} in {states}",
-                           timeout=timeout, interval=1, show=lambda s: s and s.name)
+    state = wait_until(lambda: read_state(run_id), reached, what=f"run {run_id} in {states}",
+                       timeout=timeout, interval=1, show=lambda s: s and s.name)
     return state.name
+
+
+def wait_at_gate(run_id: str, pause_key: str, timeout: float = 120) -> None:
+    """The run waits at exactly this gate (its pause key): not an earlier one asked again."""
+
+    def reached(state) -> bool:
+        if state and state.is_paused() and state.state_details.pause_key == pause_key:
+            return True
+        if state and state.is_final():
+            raise Stop(f"run {run_id} ended {state.name} before the gate {pause_key}: {state.message}")
+        return False
+
+    wait_until(lambda: read_state(run_id), reached, what=f"run {run_id} waiting at {pause_key}", timeout=timeout,
+               interval=1, show=lambda s: s and f"{s.name} {s.state_details.pause_key}")
 
 
 def wait_deployments(names: set[str], timeout: float = 90) -> None:
@@ -66,30 +84,30 @@ def test_operator_works_a_problem_in_the_prefect_ui(operator, clean_db, problemf
         "Statement": Typed("str", "Orders database disk keeps filling up"),
         "Incident Ids": [incident_id],
     })
-    wait_for_state(run_id, {"Suspended", "Paused"})
+    wait_at_gate(run_id, "root-cause-1r1-1")
 
     # 3. gate 1: root-cause sign-off, asking for change approval
     approvers = Approvers(clean_db, {"problem_manager": ["mia"], "change_approver": ["bob"]})
     operator.resume(run_id, {
         "Approver": "mia",
-        "Code": approvers.code("mia"),
+        "Code": lambda: approvers.code("mia"),
         "Root Cause": "WAL archiving stalled and kept every segment",
         "Workaround": "Move old WAL segments to the archive volume",
         "Change Title": "Alert on archive lag and repair archive_command",
         "Needs Change Approval": True,
     }, name="root-cause", brief="Root-cause sign-off: PRB")
-    wait_for_state(run_id, {"Suspended", "Paused"})
+    wait_at_gate(run_id, "change-1r1-1")
 
     # 4. gate 2: a change approver approves
-    operator.resume(run_id, {"Approver": "bob", "Code": approvers.code("bob"), "Decision": Select("approve"),
+    operator.resume(run_id, {"Approver": "bob", "Code": lambda: approvers.code("bob"), "Decision": Select("approve"),
                              "Comment": "Low risk"},
                     name="change", brief="Change approval: PRB")
-    wait_for_state(run_id, {"Suspended", "Paused"})
+    wait_at_gate(run_id, "closure-1-1")
 
     # 5. gate 3: closure after the review
     operator.resume(run_id, {
         "Approver": "mia",
-        "Code": approvers.code("mia"),
+        "Code": lambda: approvers.code("mia"),
         "Closure Code": Select("fix_applied"),
         "Lessons": "Watch archive lag, not only disk usage",
     }, name="closure", brief="Closure: PRB")

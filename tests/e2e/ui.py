@@ -7,19 +7,17 @@ with the label, the page and a screenshot path, not a bare timeout.
 from __future__ import annotations
 
 import re
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Locator, Page
 
+from tests.waiting import wait_until
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-# how often the Resume dialog is submitted while the run still waits
-SUBMIT_TRIES = 3
 
 
 class UIError(AssertionError):
@@ -69,11 +67,8 @@ class Operator:
         self.find(self.page.get_by_role("button", name="Submit"), "the Submit button").click()
         self.page.wait_for_url(re.compile(r".*/deployments/deployment/[^/]+(\?.*)?$"))
         links = self.page.locator("a[href*='/runs/flow-run/']")
-        for _ in range(30):  # the list fills in once the server has the run
-            if links.count():
-                break
-            self.page.wait_for_timeout(1000)
-            self.page.reload(wait_until="networkidle")
+        # the run list fills in once the server has the run; the page is read again until it shows
+        self.wait_on_page(lambda: links.count() > 0, "the new run in the deployment's run list", timeout=30)
         link = self.find(links, "the new run in the deployment's run list")
         run_id = link.get_attribute("href").rstrip("/").split("/")[-1]
         return run_id
@@ -83,19 +78,28 @@ class Operator:
     def open_run(self, run_id: str) -> None:
         self.page.goto(f"{self.ui_url}/runs/flow-run/{run_id}", wait_until="networkidle")
 
+    def wait_on_page(self, done, what: str, timeout: float) -> None:
+        """Reload the page until ``done()`` holds (the UI does not refresh every view by itself)."""
+
+        def probe() -> bool:
+            if done():
+                return True
+            self.page.reload(wait_until="networkidle")
+            return done()
+
+        try:
+            wait_until(probe, what=what, timeout=timeout, interval=1)
+        except AssertionError as error:
+            self.fail(str(error))
+
     def resume(self, run_id: str, fields: dict[str, Any], name: str, wait_s: float = 90,
                brief: str | None = None) -> None:
         """Open a suspended run, wait for its Resume button, check that the gate's brief can be
-        read (``brief``: its first line), fill the form and submit."""
+        read (``brief``: its first line), fill the form and submit it once. A refused answer
+        or a dialog that stays open fails the test with what the server said."""
         self.open_run(run_id)
         button = self.page.get_by_role("button", name="Resume")
-        for _ in range(int(wait_s)):
-            if button.count():
-                break
-            self.page.wait_for_timeout(1000)
-            self.page.reload(wait_until="networkidle")
-        else:
-            self.fail(f"run {run_id} never showed a Resume button")
+        self.wait_on_page(lambda: button.count() > 0, f"a Resume button on run {run_id}", timeout=wait_s)
         self.shot(f"suspended-{name}")
         button.first.click()
         dialog = self.find(self.page.get_by_role("dialog"), "the Resume dialog")
@@ -103,25 +107,12 @@ class Operator:
             self.assert_readable(dialog, brief, name)
         self.fill_form(dialog, fields)
         self.shot(f"resume-form-{name}")
-        accounts: list[str] = []
-        for attempt in range(1, SUBMIT_TRIES + 1):
-            trouble = self.submit_resume(dialog)
-            if trouble is None:
-                return
-            accounts.append(trouble)
-            self.shot(f"resume-stayed-open-{name}")
-            if self.run_state(run_id) != "PAUSED":  # the answer was taken; the dialog closed late
-                warnings.warn(f"the Resume dialog for {name} stayed open although the run resumed ({trouble})",
-                              stacklevel=2)
-                return
-            # Still waiting. Prefect's server on SQLite answers 503 while its database is
-            # locked, and the dialog stays open; a person submits again (the form is
-            # filled anew in case a refresh of the page reset it). Said out loud each time.
-            warnings.warn(f"the Resume dialog for {name} stayed open ({trouble}); try {attempt} of {SUBMIT_TRIES}",
-                          stacklevel=2)
-            if attempt < SUBMIT_TRIES:
-                self.fill_form(dialog, {k: v for k, v in fields.items() if not isinstance(v, list)})
-        self.fail(f"the Resume dialog for {name} did not close after {SUBMIT_TRIES} tries: " + " | ".join(accounts))
+        answers, trouble = self.submit_resume(dialog)
+        refused = [r for r in answers if not 200 <= r[0] < 300]
+        if trouble is not None or refused or not answers:
+            self.shot(f"resume-refused-{name}")
+            said = "; ".join(f"{status} {body}" for status, body in answers) or "no resume request sent"
+            self.fail(f"the answer at {name} was not taken: server said {said}; {trouble or 'the dialog closed'}")
 
     def assert_readable(self, scope: Locator, text: str, name: str) -> None:
         """The element showing ``text`` is scrolled to and is what a person sees at its place:
@@ -142,15 +133,9 @@ class Operator:
         if not on_top:
             self.fail(f"the brief's line {text!r} is covered at {x:.0f},{y:.0f}")
 
-    def run_state(self, run_id: str) -> str:
-        """The run's state type, read from the API behind the UI."""
-        response = httpx.get(f"{self.ui_url}/api/flow_runs/{run_id}", timeout=30)
-        response.raise_for_status()
-        return response.json()["state"]["type"]
-
-    def submit_resume(self, dialog: Locator) -> str | None:
-        """Submit the Resume dialog; None once it closes, else what the page and the
-        server said: the dialog's text and every answer to the resume request."""
+    def submit_resume(self, dialog: Locator) -> tuple[list[tuple[int, str]], str | None]:
+        """Submit the Resume dialog once. Returns every answer to the resume request (status,
+        body), and None once the dialog closed, else what it reads."""
         answers: list[Any] = []
 
         def keep(response: Any) -> None:
@@ -162,12 +147,15 @@ class Operator:
             self.find(dialog.get_by_role("button", name="Submit"), "the dialog's Submit button").click()
             try:
                 dialog.wait_for(state="hidden", timeout=15_000)
-                return None
+                trouble = None
             except PlaywrightError:
-                pass
-            said = [f"{r.status} {self._body(r)}" for r in answers] or ["no resume request sent"]
-            text = " ".join(dialog.inner_text().split()) if dialog.count() else ""
-            return f"server: {'; '.join(said)}; dialog reads: {text[:600]!r}"
+                text = " ".join(dialog.inner_text().split()) if dialog.count() else ""
+                trouble = f"the dialog stayed open and reads: {text[:600]!r}"
+            try:  # the request's answer may arrive just after the dialog closed
+                wait_until(lambda: answers, what="the answer to the resume request", timeout=10, show=len)
+            except AssertionError:
+                pass  # none came: the caller reports it
+            return [(r.status, self._body(r)) for r in answers], trouble
         finally:
             self.page.remove_listener("response", keep)
 
@@ -190,8 +178,12 @@ class Operator:
         return found.last.locator(".p-label__body").first
 
     def fill_form(self, scope: Page | Locator, fields: dict[str, Any]) -> None:
+        """Fill each field; a callable value is called as its field is typed (a one-time code
+        is read off the authenticator just before it is typed, as a person does)."""
         for label, value in fields.items():
             body = self.field(scope, label)
+            if callable(value):
+                value = value()
             if isinstance(value, bool):
                 switch = body.locator("[role=switch]").first
                 checked = switch.locator("input").first.is_checked() if switch.locator("input").count() else (
