@@ -1,8 +1,9 @@
 """Startup time and idle memory of the whole stack (``problemflow up``).
 
-Compared in the same run with a bare ``prefect server start`` (time until its
-health check answers, and its memory), the part of the stack problemflow
-cannot make faster.
+Compared in the same run with a bare ``prefect server start`` on SQLite (time until
+its health check answers, and its memory), the part of the stack problemflow cannot
+make faster. The stack is measured with each Prefect database (``--prefect-db``):
+the default private PostgreSQL, and SQLite.
 
     .venv/bin/python bench/stack.py [--rounds 3]
 """
@@ -19,7 +20,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
 
 from problemflow.prefect_server import free_port, start_server, stop, wait_healthy
 
@@ -51,13 +51,14 @@ def tree_rss_mib(root_pid: int) -> float:
     return total / 1024
 
 
-def measure_stack(idle_s: float) -> tuple[float, float]:
+def measure_stack(idle_s: float, prefect_db: str) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as home:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "PROBLEMFLOW_"))}
         env.update(PROBLEMFLOW_HOME=home, PROBLEMFLOW_INTAKE_PORT=str(free_port()),
                    PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_HOME=f"{home}/client")
         started = time.monotonic()
-        process = subprocess.Popen([str(EXECUTABLE), "up", "--prefect-port", str(free_port())], env=env,
+        process = subprocess.Popen([str(EXECUTABLE), "up", "--prefect-port", str(free_port()),
+                                    "--prefect-db", prefect_db], env=env,
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                    start_new_session=True)
         try:
@@ -93,16 +94,21 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--idle", type=float, default=20, help="seconds idle before reading memory")
     args = parser.parse_args()
-    stack, bare = [], []
-    for _ in range(args.rounds):  # interleaved, so drift hits both alike
-        bare.append(measure_bare_prefect(args.idle))
-        stack.append(measure_stack(args.idle))
-    s_ready, s_mem = statistics.median(r for r, _ in stack), statistics.median(m for _, m in stack)
-    b_ready, b_mem = statistics.median(r for r, _ in bare), statistics.median(m for _, m in bare)
-    print(f"problemflow up, ready (migrations, Prefect server, intake, deployments registered): "
-          f"{s_ready:.1f} s; idle RSS of the whole tree: {s_mem:.0f} MiB")
-    print(f"bare prefect server, healthy: {b_ready:.1f} s; idle RSS: {b_mem:.0f} MiB")
-    print(f"ratio: startup {s_ready / b_ready:.2f}x, memory {s_mem / b_mem:.2f}x")
+    found: dict[str, list[tuple[float, float]]] = {"bare": [], "postgres": [], "sqlite": []}
+    for _ in range(args.rounds):  # interleaved, so drift hits all alike
+        found["bare"].append(measure_bare_prefect(args.idle))
+        for prefect_db in ("postgres", "sqlite"):
+            found[prefect_db].append(measure_stack(args.idle, prefect_db))
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
+    b_ready = statistics.median(r for r, _ in found["bare"])
+    b_mem = statistics.median(m for _, m in found["bare"])
+    print(f"bare prefect server (SQLite), healthy: {b_ready:.1f} s; idle RSS: {b_mem:.0f} MiB")
+    for prefect_db in ("postgres", "sqlite"):
+        ready = statistics.median(r for r, _ in found[prefect_db])
+        memory = statistics.median(m for _, m in found[prefect_db])
+        print(f"problemflow up --prefect-db {prefect_db}, ready (migrations, Prefect database and server, intake, "
+              f"deployments registered): {ready:.1f} s; idle RSS of the whole tree: {memory:.0f} MiB; "
+              f"ratio to bare: startup {ready / b_ready:.2f}x, memory {memory / b_mem:.2f}x")
 
 
 if __name__ == "__main__":
