@@ -36,7 +36,7 @@ class Incident(Base):
     __table_args__ = (
         Index("ix_incident_source_fingerprint_state", "source", "fingerprint", "state"),
         Index("ix_incident_opened_at", "opened_at"),
-        Index("ix_incident_template", "template"),
+        Index("ix_incident_template", "template", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -77,7 +77,7 @@ def run_scan(*, db_session: Session, mode: ScanMode = "incremental", config: Sca
             _raise(db_session, result, set(), config)
             return _finish(db_session, run, result, started, max_id=max(watermark, max_id))
         since, until = store.widen(first, last, config)
-        earlier = store.earlier_messages(db_session, watermark, max_id, since)
+        earlier = store.earlier_messages(db_session, watermark, max_id)
         frame = store.load_frame(db_session, config, since=since, until=until, max_id=max_id, also=earlier)
         grouping = group(frame, config)
         written = write_incremental(db_session, frame, grouping, run.id, watermark)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Optional, Sequence
 
-from sqlalchemy import Float, and_, case, cast, func, null, or_, select
+from sqlalchemy import Float, and_, case, cast, func, null, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from problemflow.models.base import utcnow
@@ -76,21 +76,24 @@ def _epoch(dialect: str):
     return cast(func.extract("epoch", Incident.opened_at), Float)
 
 
-def earlier_messages(db_session: Session, watermark: int, max_id: int, before: datetime) -> list[int]:
-    """For each message (template and service) among the new incidents, the latest incident with it
-    opened before ``before``: what lets a message recur after months, in an incremental scan."""
+def earlier_messages(db_session: Session, watermark: int, max_id: int) -> list[int]:
+    """For each message (template) among the new incidents, the latest incident with it at or below
+    the watermark: what lets a message recur after months, in an incremental scan.
+
+    One index probe per template (the newest id of a template, on the (template, id) index), never
+    a scan of every earlier incident with it: a message can have recurred a hundred thousand times."""
     templates = list(db_session.scalars(
         select(Incident.template).where(Incident.id > watermark, Incident.id <= max_id,
                                         Incident.template.is_not(None)).distinct()
     ))
     found: list[int] = []
-    for start in range(0, len(templates), 500):
-        found.extend(db_session.scalars(
-            select(func.max(Incident.id))
-            .where(Incident.template.in_(templates[start:start + 500]), Incident.opened_at < before,
-                   Incident.id <= watermark)
-            .group_by(Incident.template, Incident.service)
-        ))
+    for start in range(0, len(templates), 200):
+        probes = [
+            select(select(func.max(Incident.id)).where(Incident.template == template, Incident.id <= watermark)
+                   .scalar_subquery())
+            for template in templates[start:start + 200]
+        ]
+        found.extend(i for i in db_session.scalars(union_all(*probes)) if i is not None)
     return found
 
 

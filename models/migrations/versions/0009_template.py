@@ -17,7 +17,7 @@ depends_on: Union[str, Sequence[str], None] = None
 def upgrade() -> None:
     with op.batch_alter_table("incident") as batch:
         batch.add_column(sa.Column("template", sa.String(500), nullable=True))
-        batch.create_index("ix_incident_template", ["template"])
+        batch.create_index("ix_incident_template", ["template", "id"])
     # incidents stored before templates existed get theirs from the same function new ones use
     from problemflow.models.text import template_of
 
