@@ -31,7 +31,7 @@ from scipy.sparse.csgraph import connected_components
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from problemflow.tasks.recurrence.config import ScanConfig
-from problemflow.tasks.recurrence.features import Frame, subset
+from problemflow.tasks.recurrence.features import Frame, neighbour_pairs, subset
 from problemflow.tasks.recurrence.similar import similar_nodes
 from problemflow.tasks.recurrence.templates import merge
 
@@ -92,17 +92,9 @@ def candidate_pairs(
     for codes, window in passes:
         order = np.lexsort((times, codes)).astype(np.int32)
         order = order[codes[order] >= 0]
-        sorted_codes, sorted_times = codes[order], times[order]
-        for offset in range(1, config.max_neighbours + 1):
-            if offset >= len(order):
-                break
-            same = sorted_codes[offset:] == sorted_codes[:-offset]
-            close = (sorted_times[offset:] - sorted_times[:-offset]) <= window
-            keep = same & close
-            if not keep.any():
-                break
-            found_a.append(order[:-offset][keep])
-            found_b.append(order[offset:][keep])
+        a, b = neighbour_pairs(codes[order], order, config.max_neighbours, times[order], window)
+        found_a += a
+        found_b += b
     if not found_a:
         empty = np.empty(0, dtype=np.int64)
         return empty, empty

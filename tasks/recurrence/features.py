@@ -155,6 +155,27 @@ def _templates_of(texts: Sequence[str]) -> list[Optional[str]]:
     return out
 
 
+def neighbour_pairs(
+    keys: np.ndarray, items: np.ndarray, max_neighbours: int,
+    times: np.ndarray | None = None, window: float = 0.0,
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Pairs of ``items`` whose ``keys`` are equal, each compared with the next ``max_neighbours``
+    in order (``keys`` sorted, then ``times`` when given; a pair further apart than ``window`` in
+    time is left out). Linear in the number of items: nothing is compared with everything."""
+    found_a, found_b = [], []
+    for offset in range(1, max_neighbours + 1):
+        if offset >= len(keys):
+            break
+        keep = keys[offset:] == keys[:-offset]
+        if times is not None:
+            keep &= (times[offset:] - times[:-offset]) <= window
+        if not keep.any():
+            break
+        found_a.append(items[:-offset][keep])
+        found_b.append(items[offset:][keep])
+    return found_a, found_b
+
+
 def subset(frame: Frame, positions: np.ndarray) -> Frame:
     """The same frame restricted to some positions (codes and texts stay shared)."""
     return Frame(

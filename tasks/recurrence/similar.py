@@ -23,6 +23,7 @@ from scipy.sparse import hstack
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from problemflow.models.text import MASK
+from problemflow.tasks.recurrence.features import neighbour_pairs
 
 _WORD = re.compile(r"[^\W\d_][\w'-]*")
 BLOCK_WORDS = 3
@@ -77,15 +78,7 @@ def candidates(texts: list[str], blocks: np.ndarray, max_neighbours: int) -> tup
     node_arr = np.asarray(node_of, dtype=np.int64)
     order = np.lexsort((node_arr, key_arr))
     key_arr, node_arr = key_arr[order], node_arr[order]
-    found_a, found_b = [], []
-    for offset in range(1, max_neighbours + 1):
-        if offset >= len(key_arr):
-            break
-        same = key_arr[offset:] == key_arr[:-offset]
-        if not same.any():
-            break
-        found_a.append(node_arr[:-offset][same])
-        found_b.append(node_arr[offset:][same])
+    found_a, found_b = neighbour_pairs(key_arr, node_arr, max_neighbours)
     if not found_a:
         empty = np.empty(0, dtype=np.int64)
         return empty, empty
