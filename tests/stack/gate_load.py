@@ -253,8 +253,9 @@ class GateLoad:
 
     def drive(self, total: int, *, timeout: float, answer_again: bool = False, on_refusal=None,
               report=None) -> None:
-        """Answer gates until ``total`` answers are sent or every run is closed. A refused answer goes to ``on_refusal``
-        (the test fails there); with ``answer_again`` the gate is answered again later.
+        """Answer gates until ``total`` answers are sent or every run is closed. An answer not
+        taken (any non-2xx, or a 2xx whose status is not ACCEPT) goes to ``on_refusal`` (the
+        test fails there); with ``answer_again`` the gate is answered again later.
         ``report(self)`` is called every 30 s."""
         deadline = time.monotonic() + timeout
         reported = time.monotonic()
@@ -284,7 +285,7 @@ class GateLoad:
                        if r.outstanding and not r.outstanding.startswith("closure-")) >= self.in_flight:
                     break
                 answer = self.answer_once(run, key)
-                if answer is not None and answer.status >= 300 and on_refusal is not None:
+                if answer is not None and not answer.accepted and on_refusal is not None:
                     on_refusal(answer)
                 if len(self.answers) >= total:
                     break

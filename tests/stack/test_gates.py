@@ -24,7 +24,7 @@ ANSWERS = int(os.environ.get("PROBLEMFLOW_GATE_ANSWERS", "200"))  # fewer only t
 
 
 def refused(answer: Answer) -> None:
-    raise AssertionError(f"gate answer refused at {answer.pause_key} of run {answer.run_id} after "
+    raise AssertionError(f"gate answer not taken at {answer.pause_key} of run {answer.run_id} after "
                          f"{answer.seconds:.2f} s: {answer.status} {answer.body}")
 
 
