@@ -230,6 +230,16 @@ class GateLoad:
             "flow_runs": {"id": {"any_": list(self.runs)}, "state": {"type": {"any_": ["PAUSED"]}}},
             "limit": 200})
 
+    def form_ready(self, found: dict) -> bool:
+        """Prefect sets the Suspended state before it stores the gate's form (the input
+        schema), and refuses an answer in between ("Run input schema not found"); the UI's
+        dialog cannot open before the form is there either, so neither do we."""
+        keyset = found["state"]["state_details"].get("run_input_keyset") or {}
+        if not keyset.get("schema"):
+            return False
+        response = self.http.get(f"/flow_runs/{found['id']}/input/{keyset['schema']}")
+        return response.status_code == 200
+
     def answer_once(self, run: Run, pause_key: str) -> Optional[Answer]:
         gate = step_of(pause_key)
         person = self.codes.take(ROLE_OF[gate], run.approvers if gate == "change" else set())
@@ -277,7 +287,8 @@ class GateLoad:
                 if run.outstanding == key:
                     continue  # our answer is taken; the run has not moved on yet
                 run.outstanding = None
-                waiting.append((run, key))
+                if self.form_ready(found):
+                    waiting.append((run, key))
             for run, key in waiting:
                 if key in run.answered_keys and not answer_again:
                     continue
