@@ -18,11 +18,14 @@ from cryptography.fernet import Fernet
 
 from tests.stack.gate_load import SCRIPT, Answer, Codes, GateLoad, roles, start_up, stop_up
 
-pytestmark = [pytest.mark.sqlite_only, pytest.mark.slow]
-
-# Each answer restarts a flow process: on two shared cores 10 answers take about 4 minutes, 200 would
-# take 15 to 20. The suite sends 10; PROBLEMFLOW_GATE_ANSWERS=200 (or bench/gates.py) sends the full load.
-ANSWERS = int(os.environ.get("PROBLEMFLOW_GATE_ANSWERS", "10"))
+# A load test: each answer restarts a flow process, so on two shared cores 10 answers take 4 to 15
+# minutes and 200 take far longer. It runs when asked for, PROBLEMFLOW_GATE_ANSWERS=N (200 is the
+# figure the stack is held to); bench/gates.py measures the same with figures.
+ANSWERS = int(os.environ.get("PROBLEMFLOW_GATE_ANSWERS", "0"))
+pytestmark = [
+    pytest.mark.sqlite_only, pytest.mark.slow,
+    pytest.mark.skipif(ANSWERS < 1, reason="a load test: set PROBLEMFLOW_GATE_ANSWERS=N to send N gate answers"),
+]
 
 
 def refused(answer: Answer) -> None:
