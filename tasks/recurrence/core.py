@@ -213,7 +213,8 @@ def group(frame: Frame, config: ScanConfig) -> Grouping:
     n = len(frame)
     names = [name for name in frame.signals if _weight(config, name) > 0]
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
-    message_links(frame, config, parts)
+    cluster, merged = message_clusters(frame, config)
+    message_links(frame, config, parts, cluster, merged)
     fingerprint_links(frame, config, parts)
     candidates = 0
     plain = np.flatnonzero(frame.template_codes < 0)
@@ -246,33 +247,23 @@ def group(frame: Frame, config: ScanConfig) -> Grouping:
     label = np.where(sizes[component] >= 2, component, -1)
     via, link = best_links(frame.times, links)
     return Grouping(label=label, via=via, link=link, links=links, candidates=candidates + len(a),
-                    message=frame_messages(frame, config))
-
-
-def frame_messages(frame: Frame, config: ScanConfig) -> list[str]:
-    """Each merged message template, by cluster (see :func:`message_clusters`)."""
-    return message_clusters(frame, config)[1]
+                    message=merged)
 
 
 def message_clusters(frame: Frame, config: ScanConfig) -> tuple[np.ndarray, list[str]]:
     """Per position, the cluster of its template after merging variable words (-1: no template)."""
-    cached = getattr(frame, "_clusters", None)
-    if cached is not None and cached[0] == config.template_min_values:
-        return cached[1], cached[2]
     counts = np.bincount(frame.template_codes[frame.template_codes >= 0], minlength=len(frame.templates))
     of_template, merged = merge(frame.templates, counts, min_values=config.template_min_values)
     # a template with no word left ("<*>": a bare number or address) says nothing about what happened
     telling = [bool(_WORDY.search(t)) for t in frame.templates]
     lookup = np.asarray([c if ok else -1 for c, ok in zip(of_template, telling)] + [-1], dtype=np.int64)
     cluster = lookup[frame.template_codes]  # -1 indexes the appended -1
-    frame._clusters = (config.template_min_values, cluster, merged)
     return cluster, merged
 
 
-def message_links(frame: Frame, config: ScanConfig, parts: list) -> None:
+def message_links(frame: Frame, config: ScanConfig, parts: list, cluster: np.ndarray, merged: list[str]) -> None:
     """The same message (template), or a similar one, on the same service: each incident links to the
     one before it in time (within ``message_window_days``)."""
-    cluster, merged = message_clusters(frame, config)
     has = np.flatnonzero(cluster >= 0)
     if len(has) < 2:
         return
