@@ -49,14 +49,9 @@ def group_key(first_incident_id: int) -> str:
     return f"rec-{first_incident_id}"
 
 
-def reason(frame: Frame, grouping: Grouping, position: int) -> tuple[str, float, int | None]:
-    """Why an incident is in its group: (reason text, score, id of the incident it links to)."""
-    texts, scores, via = reasons(frame, grouping, np.asarray([position]))
-    return texts[0], float(scores[0]), via[0]
-
-
 def reasons(frame: Frame, grouping: Grouping, positions: np.ndarray) -> tuple[list[str], np.ndarray, list]:
-    """:func:`reason` for many positions at once (the per-link parts computed on arrays)."""
+    """Why each incident is in its group: (reason texts, scores, ids of the incidents they link to),
+    the per-link parts computed on arrays."""
     links = grouping.links
     link = grouping.link[positions]
     has = link >= 0
