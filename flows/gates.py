@@ -10,8 +10,7 @@ the answer stored under its key.
 
 from __future__ import annotations
 
-import json
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Literal, Optional, TypeVar
 from uuid import UUID
 
@@ -122,43 +121,44 @@ def _with_brief(form: type[F], brief: str) -> type[F]:
 # The answers stored on the current run, read in one request: a run resumed at its
 # third gate starts again from the top and passes the first two on stored answers.
 # Answers are written once and never change, so a hit is always right; a miss reads
-# the key itself, since an answer may have arrived since.
-_stored: tuple[str, dict[str, Any]] = ("", {})
+# the key itself, since an answer may have arrived since. Each answer keeps the time
+# Prefect's server stored it: that is when the approver sent it, and their one-time
+# code is checked against that time, not against when a busy machine resumed the run.
+Stored = tuple[Any, Optional[datetime]]
+_stored: tuple[str, dict[str, Stored]] = ("", {})
 _STORED_LIMIT = 500
 
 
-def _stored_answers(run_id: str) -> dict[str, Any]:
+def _inputs(run_id: str, prefix: str) -> dict[str, Stored]:
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        found = client.filter_flow_run_input(flow_run_id=UUID(run_id), key_prefix=prefix, limit=_STORED_LIMIT,
+                                             exclude_keys=set())
+    return {i.key: (i.decoded_value, i.created) for i in found if i.key.endswith("-response")}
+
+
+def _read_answer(run_id: str, key: str) -> Stored:
     global _stored
     if _stored[0] != run_id:
-        from prefect.client.orchestration import get_client
-
-        with get_client(sync_client=True) as client:
-            found = client.filter_flow_run_input(flow_run_id=UUID(run_id), key_prefix="", limit=_STORED_LIMIT,
-                                                 exclude_keys=set())
-        _stored = (run_id, {i.key: i.value for i in found if i.key.endswith("-response")})
-    return _stored[1]
-
-
-def _read_answer(run_id: str, key: str) -> Any:
-    stored = _stored_answers(run_id).get(key)
+        _stored = (run_id, _inputs(run_id, ""))
+    stored = _stored[1].get(key)
     if stored is not None:
-        return json.loads(stored)
-    from prefect.input.actions import read_flow_run_input
-
-    return read_flow_run_input(key, flow_run_id=UUID(run_id))
+        return stored
+    return _inputs(run_id, key).get(key, (None, None))
 
 
-def answered_ahead(form: type[F], key: str) -> Optional[F]:
-    """The answer already stored for this gate key: given on an earlier resume of
-    this run, or written ahead (flow run input ``suspended-<key>-response``) so
-    the run goes through the gate without stopping. None when there is none or
-    it does not fit the form."""
+def answered_ahead(form: type[F], key: str) -> Optional[tuple[F, Optional[datetime]]]:
+    """The answer already stored for this gate key, and when it was stored: given on an
+    earlier resume of this run, or written ahead (flow run input ``suspended-<key>-response``)
+    so the run goes through the gate without stopping. None when there is none or it does
+    not fit the form."""
     run_id = str(runtime.flow_run.id)
     for state_name in ("suspended", "paused"):
-        value = _read_answer(run_id, f"{state_name}-{key}-response")
+        value, stored_at = _read_answer(run_id, f"{state_name}-{key}-response")
         if value:
             try:
-                return form.model_validate(value)
+                return form.model_validate(value), stored_at
             except pydantic.ValidationError as error:
                 runtime_logger().warning("stored answer for %s ignored: %s", key, error)
     return None
@@ -170,15 +170,20 @@ def runtime_logger():
     return get_run_logger()
 
 
-def _wait(form: type[F], key: str, brief: str) -> F:
+def _wait(form: type[F], key: str, brief: str) -> tuple[F, Optional[datetime]]:
+    """The gate's answer and when it was sent (None: just now)."""
     ahead = answered_ahead(form, key)
     if ahead is not None:
         return ahead
     timeout = get_settings().approval_timeout_days * 86_400
     if runtime.deployment.id:
-        return flow_runs.suspend_flow_run(wait_for_input=_with_brief(form, brief), key=key, timeout=timeout)
-    # a run without a deployment cannot be suspended; it waits in its process
-    return flow_runs.pause_flow_run(wait_for_input=_with_brief(form, brief), key=key, timeout=timeout, poll_interval=2)
+        # the process exits here; the resumed run finds the answer through answered_ahead
+        return flow_runs.suspend_flow_run(wait_for_input=_with_brief(form, brief), key=key, timeout=timeout), None
+    # a run without a deployment cannot be suspended; it waits in its process and sees the
+    # answer within its poll interval of it being sent
+    answer = flow_runs.pause_flow_run(wait_for_input=_with_brief(form, brief), key=key, timeout=timeout,
+                                      poll_interval=2)
+    return answer, None
 
 
 def ask(
@@ -197,12 +202,13 @@ def ask(
     attempt = 1
     while True:
         key = f"{gate}-{round_key}-{attempt}"
-        answer = _wait(form, key, brief)
-        # the answer counts only with a valid, unused code of the named person, who holds the role
+        answer, sent_at = _wait(form, key, brief)
+        # the answer counts only with a valid, unused code of the named person, who holds the
+        # role; the code is checked against when the answer was sent
         approval = record_decision_task(
             problem_id=problem_id, gate=gate, decision=decide(answer), approver=answer.approver, role=role,
             code=answer.code, comment=answer.comment, flow_run_id=run_id, answer_key=f"{run_id}:{key}",
-            change_request_id=change_request_id,
+            change_request_id=change_request_id, sent_at=sent_at,
         )
         if approval.decision != Decision.refused:
             return answer, approval.decision
