@@ -27,6 +27,9 @@ def start_stack(home: Path, prefect_port: int, intake_port: int) -> subprocess.P
         PROBLEMFLOW_INTAKE_PORT=str(intake_port),
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         PREFECT_HOME=str(home / "prefect-client"),
+        # the key that seals people's secrets: the tests enrol people whose codes the stack checks
+        PROBLEMFLOW_SECRET_KEY=os.environ["PROBLEMFLOW_SECRET_KEY"],
+        PREFECT_RUNNER_POLL_FREQUENCY="1",
     )
     return subprocess.Popen(
         [str(EXECUTABLE), "up", "--prefect-port", str(prefect_port)],
@@ -129,14 +132,45 @@ def _refused(port: int) -> bool:
     return False
 
 
+def _left_behind(home: Path) -> list[str]:
+    """Processes still running that belong to the stack in ``home`` (its server, intake,
+    PostgreSQL, flow runs), as the kernel shows them."""
+    import psutil
+
+    found = []
+    for process in psutil.process_iter(["pid", "cmdline", "environ"]):
+        try:
+            cmdline = " ".join(process.info["cmdline"] or [])
+            env = process.info["environ"] or {}
+        except psutil.Error:
+            continue
+        if str(home) in cmdline or env.get("PROBLEMFLOW_HOME") == str(home):
+            found.append(f"{process.info['pid']} {cmdline[:120]}")
+    return found
+
+
+def _paused_at(api_url: str, run_id: str) -> str:
+    run = httpx.get(f"{api_url}/flow_runs/{run_id}", timeout=10).json()
+    return run["state"]["type"] == "PAUSED" and run["state"]["state_details"].get("pause_key") or ""
+
+
 def test_a_second_up_never_joins_and_a_killed_up_leaves_nothing_behind(tmp_path):
+    from tests.stack.gate_load import Codes, answer_for
     from tests.waiting import wait_until
 
     prefect_port, intake_port = free_port(), free_port()
     api_url = f"http://127.0.0.1:{prefect_port}/api"
-    first = start_stack(tmp_path / "first", prefect_port, intake_port)
+    home = tmp_path / "first"
+    first = start_stack(home, prefect_port, intake_port)
     try:
         wait_ready(first)
+        # a problem run waits at its first gate when up is killed
+        codes = Codes(f"sqlite:///{home / 'problemflow.db'}", {"problem_manager": ["pm000"]})
+        deployment = httpx.get(f"{api_url}/deployments/name/problem-management/problem-management", timeout=10)
+        run_id = httpx.post(f"{api_url}/deployments/{deployment.json()['id']}/create_flow_run", timeout=10, json={
+            "parameters": {"params": {"statement": "Checkout pool exhausted", "owner": "pm000"}}}).json()["id"]
+        key = wait_until(lambda: _paused_at(api_url, run_id), lambda k: k.startswith("root-cause-1r1-"),
+                         what="the problem run to wait at its first gate", timeout=180, interval=0.5)
         # a second stack on the same ports ends at once, naming the port, and touches nothing
         started = time.monotonic()
         second = start_stack(tmp_path / "second", prefect_port, intake_port)
@@ -146,17 +180,30 @@ def test_a_second_up_never_joins_and_a_killed_up_leaves_nothing_behind(tmp_path)
         assert EXPECTED_DEPLOYMENTS <= deployment_names(api_url)
         assert httpx.get(f"http://127.0.0.1:{intake_port}/healthz", timeout=5).status_code == 200
         # the same home twice is refused too, even on other ports
-        third = start_stack(tmp_path / "first", free_port(), free_port())
+        third = start_stack(home, free_port(), free_port())
         out, _ = third.communicate(timeout=30)
         assert third.returncode == 2 and "already runs" in out, out
+        assert _paused_at(api_url, run_id) == key
     finally:
         os.kill(first.pid, signal.SIGKILL)  # up alone, as the OOM killer would: not its group
         first.wait(10)
     wait_until(lambda: all(_refused(p) for p in (prefect_port, intake_port)), what="both ports to be freed",
                timeout=10, interval=0.2)
-    again = start_stack(tmp_path / "first", prefect_port, intake_port)
+    # every child ends with up: the Prefect server, the intake, Prefect's PostgreSQL
+    wait_until(lambda: _left_behind(home), lambda left: not left, what="every process of the killed stack to end",
+               timeout=10, interval=0.2)
+    again = start_stack(home, prefect_port, intake_port)
     try:
         wait_ready(again)
         assert EXPECTED_DEPLOYMENTS <= deployment_names(api_url)
+        # the run suspended before the kill still waits at the same gate, and an answer moves it on
+        assert _paused_at(api_url, run_id) == key
+        name, code = codes.take("problem_manager")
+        resumed = httpx.post(f"{api_url}/flow_runs/{run_id}/resume", timeout=30,
+                             json={"run_input": answer_for("root-cause-reject", name, code, 0)})
+        assert resumed.status_code < 300 and resumed.json()["status"] == "ACCEPT", resumed.text
+        wait_until(lambda: _paused_at(api_url, run_id), lambda k: k.startswith("root-cause-1r2-"),
+                   what="the answered run to reach its next gate (sent back to the analyst)", timeout=180,
+                   interval=0.5)
     finally:
         stop_stack(again)
