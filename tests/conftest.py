@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from tests.served import served_prefect
+
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # one key for every process the tests start, so a secret sealed here opens in a served flow
 os.environ.setdefault("PROBLEMFLOW_SECRET_KEY", "JYuHnvkHQukryKQeNv7dwLV5HlQwh4gTcNMRFZwUEGM=")
@@ -117,36 +119,9 @@ def db_session(clean_db: str):
 
 @pytest.fixture(scope="session")
 def prefect_server(tmp_path_factory):
-    """A real Prefect server on a free port for the whole test session.
-
-    Yields its API URL; ``PREFECT_API_URL`` points at it in this process (and so
-    in every child process started by a test).
-    """
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    from problemflow.prefect_server import free_port, start_server, stop, wait_healthy
-
-    home = tmp_path_factory.mktemp("prefect")
-    port = free_port()
-    process = start_server(home, port=port)
-    api_url = f"http://127.0.0.1:{port}/api"
-    try:
-        wait_healthy(api_url, timeout=90, process=process)
-    except Exception:
-        stop(process)
-        raise RuntimeError((home / "server.log").read_text()[-4000:])
-    previous = os.environ.get("PREFECT_API_URL")
-    os.environ["PREFECT_API_URL"] = api_url
-    with temporary_settings(updates={PREFECT_API_URL: api_url}):
+    """A real Prefect server on a free port for the whole test session; yields its API URL."""
+    with served_prefect(tmp_path_factory.mktemp("prefect")) as api_url:
         yield api_url
-        from prefect.logging.handlers import APILogHandler
-
-        APILogHandler().flush()
-    if previous is None:
-        os.environ.pop("PREFECT_API_URL", None)
-    else:
-        os.environ["PREFECT_API_URL"] = previous
-    stop(process)
 
 
 class Receiver:

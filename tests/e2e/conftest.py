@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.served import served_prefect
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -15,34 +17,14 @@ HERE = Path(__file__).resolve().parent
 def prefect_server(tmp_path_factory):
     """The Prefect server as ``problemflow up`` runs it by default: on a private PostgreSQL
     (Prefect on SQLite refuses answers under load, which this test must not hide)."""
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
     from problemflow import prefect_db
-    from problemflow.prefect_server import free_port, start_server, stop, wait_healthy
 
     home = tmp_path_factory.mktemp("prefect")
     cluster = prefect_db.start(home)
-    port = free_port()
-    process = start_server(home, port=port, database_url=cluster.url)
-    api_url = f"http://127.0.0.1:{port}/api"
     try:
-        try:
-            wait_healthy(api_url, timeout=120, process=process)
-        except Exception:
-            raise RuntimeError((home / "server.log").read_text()[-4000:])
-        previous = os.environ.get("PREFECT_API_URL")
-        os.environ["PREFECT_API_URL"] = api_url
-        with temporary_settings(updates={PREFECT_API_URL: api_url}):
+        with served_prefect(home, database_url=cluster.url) as api_url:
             yield api_url
-            from prefect.logging.handlers import APILogHandler
-
-            APILogHandler().flush()
-        if previous is None:
-            os.environ.pop("PREFECT_API_URL", None)
-        else:
-            os.environ["PREFECT_API_URL"] = previous
     finally:
-        stop(process)
         prefect_db.stop(cluster)
 
 
