@@ -230,6 +230,13 @@ class GateLoad:
             "flow_runs": {"id": {"any_": list(self.runs)}, "state": {"type": {"any_": ["PAUSED"]}}},
             "limit": 200})
 
+    def ended_badly(self) -> list[str]:
+        """Problem runs that ended without going through their gates, with what their state says."""
+        found = self.read("POST", "/flow_runs/filter", json={
+            "flow_runs": {"id": {"any_": list(self.runs)}, "state": {"type": {"any_": [
+                "FAILED", "CRASHED", "CANCELLED"]}}}, "limit": 200})
+        return [f"run {r['id']} ended {r['state']['type']}: {(r['state'].get('message') or '')[:300]}" for r in found]
+
     def form_ready(self, found: dict) -> bool:
         """Prefect sets the Suspended state before it stores the gate's form (the input
         schema), and refuses an answer in between ("Run input schema not found"); the UI's
@@ -268,7 +275,7 @@ class GateLoad:
         test fails there); with ``answer_again`` the gate is answered again later.
         ``report(self)`` is called every 30 s."""
         deadline = time.monotonic() + timeout
-        reported = time.monotonic()
+        reported = checked = time.monotonic()
         # first every run reaches its first gate: answers sent during the start-up burst would
         # queue behind it, and a code checked more than a minute after it was typed has expired
         wait_until(lambda: len(self.paused()), lambda n: n >= len(self.runs), timeout=timeout / 2, interval=1,
@@ -279,7 +286,12 @@ class GateLoad:
                 reported = time.monotonic()
             if time.monotonic() > deadline:
                 raise AssertionError(f"only {len(self.answers)} of {total} answers sent in {timeout:.0f} s; "
-                                     f"runs: {self.progress()}")
+                                     f"runs: {self.progress()}; ended: {self.ended_badly()}")
+            if time.monotonic() > checked + 5:  # a run that failed will never ask again: say so at once
+                checked = time.monotonic()
+                failed = self.ended_badly()
+                if failed:
+                    raise AssertionError(f"{len(failed)} problem runs ended before their last gate: {failed[:3]}")
             waiting = []
             for found in self.paused():  # first every run that moved on, then answers
                 run = self.runs[found["id"]]

@@ -14,18 +14,14 @@ import os
 import threading
 
 import pytest
-from cryptography.fernet import Fernet
 
 from tests.stack.gate_load import SCRIPT, Answer, Codes, GateLoad, roles, start_up, stop_up
 
-# A load test: each answer restarts a flow process, so on two shared cores 10 answers take 4 to 15
-# minutes and 200 take far longer. It runs when asked for, PROBLEMFLOW_GATE_ANSWERS=N (200 is the
-# figure the stack is held to); bench/gates.py measures the same with figures.
-ANSWERS = int(os.environ.get("PROBLEMFLOW_GATE_ANSWERS", "0"))
-pytestmark = [
-    pytest.mark.sqlite_only, pytest.mark.slow,
-    pytest.mark.skipif(ANSWERS < 1, reason="a load test: set PROBLEMFLOW_GATE_ANSWERS=N to send N gate answers"),
-]
+# Each answer restarts a flow process: the suite sends 10 (two runs through all five gates, about
+# 75 s on two idle cores); PROBLEMFLOW_GATE_ANSWERS=200 sends the figure the stack is held to (about
+# 18 minutes), and bench/gates.py measures the same with latencies.
+ANSWERS = int(os.environ.get("PROBLEMFLOW_GATE_ANSWERS", "10"))
+pytestmark = [pytest.mark.sqlite_only, pytest.mark.slow]
 
 
 def refused(answer: Answer) -> None:
@@ -33,11 +29,12 @@ def refused(answer: Answer) -> None:
                          f"{answer.seconds:.2f} s: {answer.status} {answer.body}")
 
 
-def test_200_gate_answers_under_load_are_all_taken_once(tmp_path, monkeypatch):
+def test_gate_answers_under_load_are_all_taken_once(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
-    secret_key = Fernet.generate_key().decode()
-    monkeypatch.setenv("PROBLEMFLOW_SECRET_KEY", secret_key)  # we enrol people whom the served flows check
+    # the key this process seals the enrolled people's secrets with (its settings are read once
+    # per process, so a new key set here would not be used): the stack must open them with it
+    secret_key = os.environ["PROBLEMFLOW_SECRET_KEY"]
     process, api_url, intake_url, _ = start_up(home, secret_key)
     try:
         db_url = f"sqlite:///{home / 'problemflow.db'}"
@@ -47,7 +44,7 @@ def test_200_gate_answers_under_load_are_all_taken_once(tmp_path, monkeypatch):
         loader = threading.Thread(target=driver.load, args=(stop,), daemon=True)
         loader.start()
         try:
-            driver.drive(2 * ANSWERS, timeout=900, on_refusal=refused)  # until every run is closed
+            driver.drive(2 * ANSWERS, timeout=max(600, 8 * ANSWERS), on_refusal=refused)  # until every run is closed
         finally:
             stop.set()
             loader.join(timeout=60)
@@ -60,7 +57,7 @@ def test_200_gate_answers_under_load_are_all_taken_once(tmp_path, monkeypatch):
     assert not [a for a in driver.answers if a.status >= 300]
     assert not driver.create_refusals, driver.create_refusals
     assert not driver.load_errors, driver.load_errors
-    assert len(driver.load_runs) >= 10, "the load never got going"
+    assert len(driver.load_runs) >= 5, "the load never got going (incident runs and the scan)"
     assert all(run.closed for run in driver.runs.values()), driver.progress()
     assert set(states.values()) == {"COMPLETED"}, states
     assert problems == []
