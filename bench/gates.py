@@ -26,6 +26,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import httpx
 from cryptography.fernet import Fernet
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -48,6 +49,7 @@ def measure(prefect_db: str, answers: int, runs: int, timeout: float, in_flight:
         idle_rss = tree_rss_mib(process.pid)
         codes = Codes(f"sqlite:///{home / 'problemflow.db'}", roles())
         driver = GateLoad(api_url, intake_url, codes, in_flight=in_flight)
+        stopped = ""
         started = time.monotonic()
         driver.start_problem_runs(runs)
         stop = threading.Event()
@@ -60,15 +62,19 @@ def measure(prefect_db: str, answers: int, runs: int, timeout: float, in_flight:
 
         try:
             driver.drive(answers, timeout=timeout, answer_again=True, report=report)
-        except AssertionError as error:  # out of time: the figures so far still count
-            print(f"  {prefect_db}: {error}", file=sys.stderr, flush=True)
+        except (AssertionError, httpx.HTTPError) as error:  # out of time, or the server broke: the figures so far count
+            stopped = f"{type(error).__name__}: {str(error)[:300]}"
+            print(f"  {prefect_db}: stopped: {stopped}", file=sys.stderr, flush=True)
         finally:
             stop.set()
             loader.join(timeout=60)
         answering = time.monotonic() - started
         load_avg_end = os.getloadavg()
-        states = driver.wait_finished(timeout=120)
-        problems = driver.duplicates(f"sqlite:///{home / 'problemflow.db'}")
+        try:
+            states = driver.wait_finished(timeout=120)
+            problems = driver.duplicates(f"sqlite:///{home / 'problemflow.db'}")
+        except httpx.HTTPError as error:
+            states, problems = {}, [f"not checked: the server did not answer ({error!r})"]
         gate_refusals = driver.refused_by_gates(f"sqlite:///{home / 'problemflow.db'}")
     finally:
         stop_up(process)
@@ -87,7 +93,7 @@ def measure(prefect_db: str, answers: int, runs: int, timeout: float, in_flight:
         "load_errors": driver.load_errors[:5], "create_refusals": len(driver.create_refusals), "runs": len(driver.runs),
         "runs_through_all_gates": finished_all, "final_states": Counter(states.values()),
         "one_answer_per_gate": not problems, "codes_refused_by_gates": gate_refusals, "problems": problems[:10],
-        "load_avg_start": load_avg, "load_avg_end": load_avg_end,
+        "stopped": stopped, "load_avg_start": load_avg, "load_avg_end": load_avg_end,
     }
 
 
@@ -109,13 +115,13 @@ def main() -> None:
             print(json.dumps(result, default=str), flush=True)
     print()
     print("| Prefect database | refused | answer p50 ms | p99 ms | max ms | answering s | runs through all gates "
-          "| one answer per gate | up ready s | idle RSS MiB | load avg start/end |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "| one answer per gate | up ready s | idle RSS MiB | load avg start/end | stopped early |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         print(f"| {r['prefect_db']} | {r['refused']} of {r['answers']} | {r['p50_ms']:.0f} | {r['p99_ms']:.0f} | "
               f"{r['max_ms']:.0f} | {r['answering_s']:.0f} | {r['runs_through_all_gates']} of {r['runs']} | "
               f"{'yes' if r['one_answer_per_gate'] else 'NO'} | {r['ready_s']:.1f} | {r['idle_rss_mib']:.0f} | "
-              f"{r['load_avg_start'][0]:.1f} / {r['load_avg_end'][0]:.1f} |")
+              f"{r['load_avg_start'][0]:.1f} / {r['load_avg_end'][0]:.1f} | {r['stopped'] or '-'} |")
 
 
 if __name__ == "__main__":

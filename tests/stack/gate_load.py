@@ -103,6 +103,8 @@ def step_of(pause_key: str) -> str:
     raise AssertionError(f"a problem run waits at an unexpected gate: {pause_key!r}")
 
 
+NO_RESPONSE = 599  # the status an answer is counted with when the server closed the connection instead
+
 ROLE_OF = {"root-cause-reject": "problem_manager", "root-cause-approve": "problem_manager",
            "change": "change_approver", "closure": "problem_manager"}
 
@@ -253,11 +255,15 @@ class GateLoad:
         if person is None:
             return None  # everyone with the role used this step's code: the next step frees them
         started = time.monotonic()
-        response = self.http.post(f"/flow_runs/{run.run_id}/resume",
-                                  json={"run_input": answer_for(gate, *person, run.n)})
-        answer = Answer(run.run_id, pause_key, gate, response.status_code, time.monotonic() - started,
-                        response.text[:500])
-        answer.accepted = response.status_code < 300 and response.json().get("status") == "ACCEPT"
+        try:
+            response = self.http.post(f"/flow_runs/{run.run_id}/resume",
+                                      json={"run_input": answer_for(gate, *person, run.n)})
+        except httpx.TransportError as error:  # no answer at all (connection reset): a refusal too
+            answer = Answer(run.run_id, pause_key, gate, NO_RESPONSE, time.monotonic() - started, repr(error))
+        else:
+            answer = Answer(run.run_id, pause_key, gate, response.status_code, time.monotonic() - started,
+                            response.text[:500])
+            answer.accepted = response.status_code < 300 and response.json().get("status") == "ACCEPT"
         self.answers.append(answer)
         run.answered_keys.add(pause_key)
         if answer.accepted:
