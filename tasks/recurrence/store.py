@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Optional, Sequence
 
-from sqlalchemy import Float, and_, case, cast, func, null, or_, select, union_all
-from sqlalchemy.orm import Session
+from sqlalchemy import Float, and_, case, cast, func, null, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from problemflow.models.base import utcnow
 from problemflow.models.incident import Incident
@@ -80,21 +80,17 @@ def earlier_messages(db_session: Session, watermark: int, max_id: int) -> list[i
     """For each message (template) among the new incidents, the latest incident with it at or below
     the watermark: what lets a message recur after months, in an incremental scan.
 
-    One index probe per template (the newest id of a template, on the (template, id) index), never
-    a scan of every earlier incident with it: a message can have recurred a hundred thousand times."""
-    templates = list(db_session.scalars(
-        select(Incident.template).where(Incident.id > watermark, Incident.id <= max_id,
-                                        Incident.template.is_not(None)).distinct()
-    ))
-    found: list[int] = []
-    for start in range(0, len(templates), 200):
-        probes = [
-            select(select(func.max(Incident.id)).where(Incident.template == template, Incident.id <= watermark)
-                   .scalar_subquery())
-            for template in templates[start:start + 200]
-        ]
-        found.extend(i for i in db_session.scalars(union_all(*probes)) if i is not None)
-    return found
+    One statement; inside it one index probe per template (the newest id of a template, on the
+    (template, id) index), never a scan of every earlier incident with it: a message can have
+    recurred a hundred thousand times."""
+    new = (select(Incident.template)
+           .where(Incident.id > watermark, Incident.id <= max_id, Incident.template.is_not(None))
+           .distinct().subquery("new_messages"))
+    earlier = aliased(Incident)
+    latest = (select(func.max(earlier.id))
+              .where(earlier.template == new.c.template, earlier.id <= watermark)
+              .scalar_subquery())
+    return [i for i in db_session.scalars(select(latest).select_from(new)) if i is not None]
 
 
 def last_watermark(db_session: Session) -> Optional[int]:
