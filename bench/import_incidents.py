@@ -141,14 +141,19 @@ def append(row: str, load: float, load_after: float, rows: int) -> None:
                   "module reading the same file in the benchmark's own process. CPU time is the command's "
                   "own (user + system, from the child's rusage): on a shared machine it depends far less on "
                   "what else runs than the wall time does (contention still inflates it somewhat).", "", TABLE_HEAD]
-    block += [row, "",
-              f"Run {stamp}: `.venv/bin/python bench/import_incidents.py --rows {rows} --append`; "
-              f"{os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}, "
-              f"load average (1 min) {load:.2f} at the start, {load_after:.2f} at the end.", ""]
-    with results.open("a", encoding="utf-8") as handle:
-        if not text.endswith("\n"):
-            handle.write("\n")
-        handle.write("\n".join(block))
+    block += ([] if HEADING not in text else ["", TABLE_HEAD]) + [
+        row, "",
+        f"Run {stamp}: `.venv/bin/python bench/import_incidents.py --rows {rows} --append`; "
+        f"{os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}, "
+        f"load average (1 min) {load:.2f} at the start, {load_after:.2f} at the end.", ""]
+    if HEADING not in text:
+        results.write_text(text.rstrip("\n") + "\n" + "\n".join(block), encoding="utf-8")
+        return
+    # at the end of its own section, not of the file
+    start = text.index(HEADING)
+    end = text.find("\n## ", start + len(HEADING))
+    end = len(text) if end < 0 else end + 1
+    results.write_text(text[:end].rstrip("\n") + "\n" + "\n".join(block) + "\n" + text[end:], encoding="utf-8")
 
 
 if __name__ == "__main__":
