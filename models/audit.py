@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Optional
+import re
+from typing import Annotated, Any, Optional
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 from sqlalchemy import JSON, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from problemflow.models.base import Base, utcnow
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def _no_control(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("a name cannot hold control characters")
+    return value
+
+
+# who did something, as people and tools name themselves: one line the audit trail can keep
+ActorName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120),
+                      AfterValidator(_no_control)]
 
 
 class AuditEvent(Base):

@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from problemflow.cli.output import print_json, say, print_record, print_table, to_jsonable
+from problemflow.cli.params import actor_option
 from problemflow.models.db import session_scope
 from problemflow.models.enums import IncidentSource, IncidentState, Level
 from problemflow.models.incident import IncidentCreate, IncidentRead
@@ -29,7 +30,7 @@ def open_incident(
     subcategory: Optional[str] = typer.Option(None),
     owner: Optional[str] = typer.Option(None, help="Incident manager"),
     group: Optional[str] = typer.Option(None, "--group", help="Assignment group"),
-    actor: str = typer.Option("cli", help="Who opens it (for the audit trail)"),
+    actor: str = actor_option("opens"),
     as_json: bool = typer.Option(False, "--json", help="Print JSON"),
 ) -> None:
     """Open an incident from the service desk: identify, categorize, prioritize, store, respond."""
@@ -120,7 +121,7 @@ def close_incident(
     incident_id: str = typer.Argument(..., help="INC number or id"),
     code: str = typer.Option(..., help="Resolution code, e.g. workaround_applied, fix_applied"),
     notes: str = typer.Option("", help="What was done, kept with the incident"),
-    actor: str = typer.Option("cli", help="Who closes it (for the audit trail)"),
+    actor: str = actor_option("closes"),
     as_json: bool = typer.Option(False, "--json", help="Print JSON"),
 ) -> None:
     """Close an incident with its resolution (refused while it depends on open incidents)."""

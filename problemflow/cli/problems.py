@@ -7,6 +7,7 @@ from typing import Optional
 import typer
 
 from problemflow.cli.output import print_json, say, print_record, print_table, to_jsonable
+from problemflow.cli.params import actor_option
 from problemflow.models.db import session_scope
 from problemflow.models.enums import Level, ProblemScale, ProblemState
 from problemflow.models.incident import NUMBER_PREFIX as INC
@@ -29,7 +30,7 @@ def open_problem(
     urgency: Level = typer.Option(Level.medium),
     scale: ProblemScale = typer.Option(ProblemScale.standard),
     owner: Optional[str] = typer.Option(None, help="Problem manager"),
-    actor: str = typer.Option("cli", help="Who opens it (for the audit trail)"),
+    actor: str = actor_option("opens"),
     as_json: bool = typer.Option(False, "--json", help="Print JSON"),
 ) -> None:
     """Open a problem, optionally linking incidents; or the problem of a recurrence group."""

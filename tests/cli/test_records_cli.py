@@ -95,3 +95,22 @@ def test_unreachable_database_is_one_line(cli):
     assert result.returncode == 3
     assert result.stderr.startswith("error: the database cannot be reached")
     assert "Traceback" not in result.stderr
+
+
+def test_actor_is_one_line_of_at_most_120_characters(cli, clean_db):
+    from sqlalchemy import select
+
+    from problemflow.models.audit import AuditEvent
+    from problemflow.models.db import session_scope
+
+    for bad, why in (("x" * 121, "at most 120 characters"), ("ana\x1b[2J", "control characters"),
+                     ("   ", "at least 1 character")):
+        result = cli("incident", "open", "--title", "Disk full", "--actor", bad, check=False)
+        assert result.returncode == 2, result.stderr
+        line = result.stderr.strip()
+        assert "\n" not in line and "--actor" in line and why in line and "\x1b" not in line, line
+    assert cli.json("incident", "list") == []  # nothing was stored for a refused actor
+
+    cli("incident", "open", "--title", "Disk full", "--actor", "  ana@service-desk  ")
+    with session_scope(clean_db) as db_session:
+        assert db_session.scalars(select(AuditEvent.actor)).all() == ["ana@service-desk"]
