@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 from typing import Any, Optional
 from uuid import UUID
@@ -96,8 +97,38 @@ def pause_key_of(flow_run_id: str | UUID) -> str:
     return run.state.state_details.pause_key
 
 
-def resume(flow_run_id: str | UUID, run_input: dict) -> None:
-    """Answer a gate: resume the run with the form's fields, as the UI does."""
+FORM_WAIT_SECONDS = 10.0
+
+
+def _form_stored(client, run_id: UUID) -> bool:
+    """The gate's form (its input schema) is stored, or the run does not wait for one. Prefect
+    sets the Suspended state a moment before it stores the form, and refuses an answer in
+    between ("Run input schema not found")."""
+    import httpx
+
+    run = client.read_flow_run(run_id)
+    keyset = run.state.state_details.run_input_keyset if run.state is not None else None
+    if not keyset or "schema" not in keyset:
+        return True
+    try:
+        client.read_flow_run_input(run_id, keyset["schema"])
+    except httpx.HTTPStatusError as error:
+        if error.response.status_code == 404:
+            return False
+        raise
+    return True
+
+
+def resume(flow_run_id: str | UUID, run_input: dict, *, form_wait: float = FORM_WAIT_SECONDS) -> None:
+    """Answer a gate: resume the run with the form's fields, as the UI does. An answer given in
+    the moment between the run stopping and its form being stored waits for the form (the UI's
+    dialog cannot open before it either), up to ``form_wait`` seconds."""
+    from prefect.client.orchestration import get_client
     from prefect.flow_runs import resume_flow_run
 
-    resume_flow_run(UUID(str(flow_run_id)), run_input=run_input)
+    run_id = UUID(str(flow_run_id))
+    deadline = time.monotonic() + form_wait
+    with get_client(sync_client=True) as client:
+        while not _form_stored(client, run_id) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    resume_flow_run(run_id, run_input=run_input)
