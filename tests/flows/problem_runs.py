@@ -118,14 +118,17 @@ def wait_at_gate(api_url: str, run_id: str, key_prefix: str, timeout: float = 12
     run = wait_for(api_url, run_id, lambda r: r["state"]["type"] == "PAUSED"
                    and (r["state"]["state_details"].get("pause_key") or "").startswith(key_prefix),
                    f"gate {key_prefix}", timeout)
-    # Prefect sets the Suspended state before it stores the gate's form (the input schema) and
-    # refuses an answer in between ("Run input schema not found"); the UI's Resume dialog cannot
-    # open before the form is there either
-    schema = (run["state"]["state_details"].get("run_input_keyset") or {}).get("schema")
-    wait_until(lambda: schema and httpx.get(f"{api_url}/flow_runs/{run_id}/input/{schema}", timeout=30).status_code,
-               lambda status: status == 200, what=f"the form of gate {key_prefix} to be stored",
+    wait_until(lambda: form_stored(api_url, run), what=f"the form of gate {key_prefix} to be stored",
                timeout=timeout, interval=0.2)
     return run["state"]["state_details"]["pause_key"]
+
+
+def form_stored(api_url: str, run: dict) -> bool:
+    """Prefect sets the Suspended state before it stores the gate's form (the input schema) and
+    refuses an answer in between ("Run input schema not found"); the UI's Resume dialog cannot
+    open before the form is there either, so a test answers only once it is."""
+    schema = (run["state"]["state_details"].get("run_input_keyset") or {}).get("schema")
+    return bool(schema) and httpx.get(f"{api_url}/flow_runs/{run['id']}/input/{schema}", timeout=30).status_code == 200
 
 
 def resume(api_url: str, run_id: str, run_input: dict) -> dict:

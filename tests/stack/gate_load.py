@@ -30,6 +30,7 @@ from problemflow.demo import storm
 from problemflow.models.db import session_scope
 from problemflow.models.services import people
 from problemflow.prefect_server import free_port
+from tests.flows.problem_runs import form_stored
 from tests.waiting import wait_until
 
 STEP = people.STEP_SECONDS
@@ -239,16 +240,6 @@ class GateLoad:
                 "FAILED", "CRASHED", "CANCELLED"]}}}, "limit": 200})
         return [f"run {r['id']} ended {r['state']['type']}: {(r['state'].get('message') or '')[:300]}" for r in found]
 
-    def form_ready(self, found: dict) -> bool:
-        """Prefect sets the Suspended state before it stores the gate's form (the input
-        schema), and refuses an answer in between ("Run input schema not found"); the UI's
-        dialog cannot open before the form is there either, so neither do we."""
-        keyset = found["state"]["state_details"].get("run_input_keyset") or {}
-        if not keyset.get("schema"):
-            return False
-        response = self.http.get(f"/flow_runs/{found['id']}/input/{keyset['schema']}")
-        return response.status_code == 200
-
     def answer_once(self, run: Run, pause_key: str) -> Optional[Answer]:
         gate = step_of(pause_key)
         person = self.codes.take(ROLE_OF[gate], run.approvers if gate == "change" else set())
@@ -305,7 +296,7 @@ class GateLoad:
                 if run.outstanding == key:
                     continue  # our answer is taken; the run has not moved on yet
                 run.outstanding = None
-                if self.form_ready(found):
+                if form_stored(self.api_url, found):  # the UI cannot answer before the form is there
                     waiting.append((run, key))
             for run, key in waiting:
                 if key in run.answered_keys and not answer_again:
